@@ -1,0 +1,81 @@
+# creditledger — `make run` for a demo on a bare machine, `make test` for the suite.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format bench migrate worker beat check-deploy clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Stamp files: reinstall only when a requirements file changes.
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+# --- make run: SQLite + filesystem broker, web + worker + beat -----------------------------
+run: export DEBUG ?= 1
+run: $(VENV)/.runtime
+	mkdir -p var/celery/queue var/celery/processed
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py demo_setup
+	@set -m; \
+	$(BIN)/celery -A creditledger worker -Q celery,scoring,webhooks,exports -c 2 --loglevel=INFO \
+		> var/worker.log 2>&1 & worker=$$!; \
+	$(BIN)/celery -A creditledger beat --schedule var/celerybeat-schedule --loglevel=INFO \
+		> var/beat.log 2>&1 & beat=$$!; \
+	trap 'kill -TERM $$worker $$beat 2>/dev/null; wait' EXIT INT TERM; \
+	echo "worker (pid $$worker) logs to var/worker.log, beat (pid $$beat) to var/beat.log"; \
+	echo "Serving http://$(HOST):$(PORT)/admin/  (Ctrl-C stops web, worker and beat)"; \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# --- make test: the whole suite on PostgreSQL + Redis --------------------------------------
+test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/creditledger
+test: export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/14
+test: export CACHE_URL ?= rediscache://127.0.0.1:6379/13
+test: export SECRET_KEY ?= test-only-secret-key-not-for-production-use-0123456789
+test: export DEBUG := 0
+test: export SECURE_SSL_REDIRECT := 0
+test: export SESSION_COOKIE_SECURE := 0
+test: export CSRF_COOKIE_SECURE := 0
+test: export ALLOWED_HOSTS ?= testserver,127.0.0.1,localhost
+test: export VAR_DIR ?= $(CURDIR)/var/test
+test: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/creditledger_bench
+bench: export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/12
+bench: export SECRET_KEY ?= bench-only-secret-key-not-for-production-use-0123456789
+bench: export DEBUG := 0
+bench: export VAR_DIR ?= $(CURDIR)/var/bench
+bench: $(VENV)/.dev
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# `python manage.py check --deploy` with a production-like environment (see README).
+check-deploy: $(VENV)/.runtime
+	DEBUG=0 SECRET_KEY=$$(head -c 48 /dev/urandom | base64) ALLOWED_HOSTS=creditledger.example.gov.cn \
+	DATABASE_URL=postgres://creditledger@127.0.0.1:5432/creditledger \
+	CELERY_BROKER_URL=redis://127.0.0.1:6379/0 \
+	LEDGER_SIGNING_KEY=$$(head -c 32 /dev/urandom | base64) \
+	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf var/test var/bench .pytest_cache .ruff_cache

@@ -1,0 +1,94 @@
+"""Canonical JSON and the chain hash. Pure: no ORM, no clock.
+
+canonical = sorted keys, no spaces, UTF-8 (no \\u escapes for non-ASCII), UTC ISO-8601
+times with six fraction digits and a Z, dates as ISO dates, decimals as strings, no floats.
+hash = sha256(VERSION_TAG || prev_hash || canonical), hex.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from decimal import Decimal
+from typing import Any
+
+VERSION_TAG = b"creditledger-ledger/v1\n"
+GENESIS_HASH = "0" * 64
+
+
+class CanonicalError(TypeError):
+    pass
+
+
+def normalise(value: Any) -> Any:
+    """Turn a payload into plain JSON types following the canonical rules."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        raise CanonicalError("floats are not allowed in ledger entries; use Decimal or str")
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return format_time(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CanonicalError(f"ledger keys must be strings, got {key!r}")
+            out[key] = normalise(item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [normalise(item) for item in value]
+    raise CanonicalError(f"cannot put {type(value).__name__} into a ledger entry")
+
+
+def format_time(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        raise CanonicalError("ledger times must be timezone-aware")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str) -> dt.datetime:
+    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def entry_body(
+    *,
+    seq: int,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    trader_uscc: str,
+    payload: dict,
+) -> bytes:
+    """The canonical bytes of one entry: everything an auditor sees, in one document."""
+    return dumps(
+        {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "subject": {"type": subject_type, "id": subject_id, "trader": trader_uscc},
+            "payload": payload,
+        }
+    )
+
+
+def chain_hash(prev_hash: str, body: bytes) -> str:
+    return hashlib.sha256(VERSION_TAG + prev_hash.encode("ascii") + b"\n" + body).hexdigest()

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+
+from django.db import models
+
+
+class LedgerEntry(models.Model):
+    """One state change. Append-only: a database trigger refuses UPDATE, DELETE, TRUNCATE.
+
+    `body` holds the exact canonical bytes that were hashed; the other columns are an
+    index over them (verify_ledger checks that they agree).
+    """
+
+    seq = models.BigIntegerField(primary_key=True)
+    at = models.DateTimeField(db_index=True)
+    actor = models.CharField(max_length=100, db_index=True)
+    action = models.CharField(max_length=64, db_index=True)
+    subject_type = models.CharField(max_length=40)
+    subject_id = models.CharField(max_length=64)
+    trader_uscc = models.CharField(max_length=18, blank=True, db_index=True)
+    payload = models.JSONField(default=dict)
+    body = models.BinaryField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        verbose_name_plural = "ledger entries"
+        indexes = [
+            models.Index(fields=["subject_type", "subject_id"], name="ledger_subject_idx"),
+            models.Index(fields=["trader_uscc", "seq"], name="ledger_trader_seq_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.subject_type}:{self.subject_id}"
+
+    @property
+    def body_text(self) -> str:
+        return bytes(self.body).decode("utf-8")
+
+    @property
+    def body_pretty(self) -> str:
+        return json.dumps(json.loads(self.body_text), ensure_ascii=False, indent=2, sort_keys=True)
+
+
+class Checkpoint(models.Model):
+    """A signed statement of the chain head (seq, hash), as a transparency-log note."""
+
+    seq = models.BigIntegerField(unique=True)
+    hash = models.CharField(max_length=64)
+    at = models.DateTimeField()
+    origin = models.CharField(max_length=200)
+    key_id = models.CharField(max_length=8)
+    note = models.TextField(help_text="The signed note, byte for byte as issued.")
+
+    class Meta:
+        ordering = ["-seq"]
+        get_latest_by = "seq"
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.seq} {self.hash[:12]}"

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from creditledger.ledger import views
+
+app_name = "ledger"
+urlpatterns = [
+    path("public-key", views.public_key, name="public-key"),
+]

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from traders import uscc as uscc_rules
+from traders.regions import region_name
+
+
+class Platform(models.Model):
+    code = models.SlugField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("platform")
+        verbose_name_plural = _("platforms")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TraderStatus(models.TextChoices):
+    """The worst measure in force, or normal."""
+
+    NORMAL = "normal", _("normal")
+    WARNING = "warning", _("warning")
+    LISTING_RESTRICTED = "listing_restricted", _("listing restricted")
+    SUSPENDED = "suspended", _("suspended")
+    BLACKLISTED = "blacklisted", _("blacklisted")
+
+
+class Trader(models.Model):
+    class Grade(models.TextChoices):
+        A = "A", "A"
+        B = "B", "B"
+        C = "C", "C"
+        D = "D", "D"
+
+    Status = TraderStatus
+
+    class Source(models.TextChoices):
+        OFFICER = "officer", _("registered by an officer")
+        PLATFORM = "platform", _("declared by a platform")
+        IMPORT = "import", _("imported")
+
+    uscc = models.CharField(_("unified social credit code"), max_length=18, unique=True)
+    name = models.CharField(_("name"), max_length=200, db_index=True)
+    kind = models.CharField(_("entity kind"), max_length=2, editable=False)
+    region = models.CharField(_("region code"), max_length=6, editable=False, db_index=True)
+    legal_representative = models.CharField(_("legal representative"), max_length=100, blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+
+    score = models.PositiveSmallIntegerField(_("score"), default=1000)
+    grade = models.CharField(_("grade"), max_length=1, choices=Grade.choices, default=Grade.A)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.NORMAL)
+    assessed_at = models.DateTimeField(_("assessed at"), null=True, blank=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    needs_reassessment = models.BooleanField(_("needs reassessment"), default=False)
+
+    # Early pilot codes that fail the check character register only with an override.
+    check_override_reason = models.TextField(_("check character override reason"), blank=True)
+    check_override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("override approved by"),
+    )
+
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.OFFICER)
+    source_platform = models.ForeignKey(
+        Platform, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("declared by")
+    )
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("registered by"),
+    )
+    created_at = models.DateTimeField(_("registered at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["uscc"]
+        verbose_name = _("trader")
+        verbose_name_plural = _("traders")
+        permissions = [("override_uscc_check", _("Can register a code that fails the check character"))]
+        constraints = [
+            models.CheckConstraint(condition=Q(score__gte=0, score__lte=1000), name="trader_score_range"),
+            models.CheckConstraint(condition=Q(grade__in=["A", "B", "C", "D"]), name="trader_grade_valid"),
+            models.CheckConstraint(condition=Q(status__in=TraderStatus.values), name="trader_status_valid"),
+            models.CheckConstraint(
+                condition=Q(uscc__regex=r"^[0-9A-HJ-NPQRTUWXY]{18}$"), name="trader_uscc_form"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["needs_reassessment"], condition=Q(needs_reassessment=True), name="trader_flagged_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.uscc})"
+
+    @property
+    def region_name(self) -> str:
+        return region_name(self.region)
+
+    @property
+    def kind_label(self) -> str:
+        return uscc_rules.ENTITY_KINDS.get(self.kind, self.kind)
+
+    @property
+    def check_overridden(self) -> bool:
+        return bool(self.check_override_reason)
+
+
+class Shop(models.Model):
+    trader = models.ForeignKey(Trader, models.PROTECT, related_name="shops", verbose_name=_("trader"))
+    platform = models.ForeignKey(Platform, models.PROTECT, related_name="shops", verbose_name=_("platform"))
+    platform_shop_id = models.CharField(_("platform shop id"), max_length=64)
+    name = models.CharField(_("name"), max_length=200)
+    url = models.URLField(_("url"), max_length=500, blank=True)
+    opened_on = models.DateField(_("opened on"), null=True, blank=True)
+    closed_on = models.DateField(_("closed on"), null=True, blank=True)
+    created_at = models.DateTimeField(_("registered at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["platform", "platform_shop_id"]
+        verbose_name = _("shop")
+        verbose_name_plural = _("shops")
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "platform_shop_id"], name="shop_unique_per_platform"),
+            models.CheckConstraint(
+                condition=Q(closed_on__isnull=True)
+                | Q(opened_on__isnull=True)
+                | Q(closed_on__gte=models.F("opened_on")),
+                name="shop_closed_after_opened",
+            ),
+        ]
+        indexes = [models.Index(fields=["platform_shop_id"], name="shop_platform_shop_id_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.platform_shop_id})"
