@@ -91,6 +91,10 @@ WSGI_APPLICATION = "creditledger.wsgi.application"
 DATABASES = {
     "default": _typed("DATABASE_URL", env.db_url, f"sqlite:///{VAR_DIR / 'creditledger.sqlite3'}"),
 }
+if DATABASES["default"].get("ENGINE") not in {"django.db.backends.sqlite3", "django.db.backends.postgresql"}:
+    raise ImproperlyConfigured(
+        "Environment variable DATABASE_URL: use postgres://user@host:port/name or sqlite:///path"
+    )
 CONN_MAX_AGE = _typed("CONN_MAX_AGE", env.int, 60)
 for _db in DATABASES.values():
     if _db["ENGINE"] == "django.db.backends.sqlite3":
@@ -207,7 +211,7 @@ SESSION_COOKIE_SECURE = _typed("SESSION_COOKIE_SECURE", env.bool, not DEBUG)
 CSRF_COOKIE_SECURE = _typed("CSRF_COOKIE_SECURE", env.bool, not DEBUG)
 SECURE_HSTS_SECONDS = _typed("SECURE_HSTS_SECONDS", env.int, 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _typed("SECURE_HSTS_INCLUDE_SUBDOMAINS", env.bool, not DEBUG)
-SECURE_HSTS_PRELOAD = _typed("SECURE_HSTS_PRELOAD", env.bool, False)
+SECURE_HSTS_PRELOAD = _typed("SECURE_HSTS_PRELOAD", env.bool, not DEBUG)
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if _typed("TRUST_X_FORWARDED_PROTO", env.bool, False) else None
 )
