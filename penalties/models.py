@@ -210,3 +210,193 @@ class Evidence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.sha256[:12]})"
+
+
+class Policy(models.Model):
+    """A versioned rule set. Exactly one is active; an activated policy never changes."""
+
+    version = models.PositiveIntegerField(_("version"), unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    rules = models.JSONField(_("rules"))
+    is_active = models.BooleanField(_("active"), default=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("activated by"),
+    )
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name = _("policy")
+        verbose_name_plural = _("policies")
+        permissions = [("activate_policy", _("Can activate a policy version"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="policy_one_active"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_active=False) | Q(activated_at__isnull=False),
+                name="policy_active_was_activated",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version} {self.name}"
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.activated_at is not None
+
+
+class MeasureKind(models.TextChoices):
+    WARNING = "warning", _("warning")
+    LISTING_RESTRICTED = "listing_restricted", _("listing restricted")
+    SUSPENDED = "suspended", _("suspended")
+    BLACKLISTED = "blacklisted", _("serious-dishonesty list")
+
+
+class RestrictionState(models.TextChoices):
+    PROPOSED = "proposed", _("proposed")
+    ACTIVE = "active", _("active")
+    LIFTED = "lifted", _("lifted")
+    WITHDRAWN = "withdrawn", _("withdrawn")
+
+
+class RestrictionBasis(models.TextChoices):
+    SCORE = "score", _("score")
+    RULE = "rule", _("escalation rule")
+    MANUAL = "manual", _("manual")
+
+
+class LiftedReason(models.TextChoices):
+    RECOVERED = "recovered", _("score recovered")
+    EXPIRED = "expired", _("period ended")
+    REPAIRED = "repaired", _("credit repaired")
+    OVERTURNED = "overturned", _("violation overturned")
+    SUPERSEDED = "superseded", _("replaced by a heavier measure")
+    MANUAL = "manual", _("lifted by a supervisor")
+
+
+UNLIFTED_STATES = (RestrictionState.PROPOSED, RestrictionState.ACTIVE)
+
+
+class Restriction(models.Model):
+    """An operating restriction with its statement of reasons.
+
+    proposed → active → lifted, or proposed → withdrawn. A proposed measure takes effect
+    by itself at its objection deadline.
+    """
+
+    Measure = MeasureKind
+    State = RestrictionState
+    Basis = RestrictionBasis
+    LiftedReason = LiftedReason
+
+    trader = models.ForeignKey(Trader, models.PROTECT, related_name="restrictions", verbose_name=_("trader"))
+    measure = models.CharField(_("measure"), max_length=20, choices=MeasureKind.choices)
+    state = models.CharField(_("state"), max_length=10, choices=RestrictionState.choices)
+    basis = models.CharField(_("basis"), max_length=10, choices=RestrictionBasis.choices)
+    rule_code = models.CharField(_("rule"), max_length=48, blank=True)
+    # Identifies what triggered an automatic measure (e.g. "grave-violation:123"), so one
+    # trigger imposes its measure once, even after the measure has ended.
+    trigger_key = models.CharField(_("trigger"), max_length=100, blank=True)
+    policy_version = models.PositiveIntegerField(_("policy version"), null=True, blank=True)
+    reasons = models.JSONField(_("statement of reasons"))
+    noticed_at = models.DateTimeField(_("noticed at"))
+    objection_deadline = models.DateTimeField(_("objection deadline"), null=True, blank=True)
+    duration_days = models.PositiveIntegerField(_("duration (days)"), null=True, blank=True)
+    starts_at = models.DateTimeField(_("starts at"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
+    lifted_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
+    lifted_reason = models.CharField(
+        _("lifted because"), max_length=12, choices=LiftedReason.choices, blank=True
+    )
+    lift_note = models.TextField(_("lift note"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-noticed_at", "-id"]
+        verbose_name = _("restriction")
+        verbose_name_plural = _("restrictions")
+        permissions = [
+            ("impose_restriction", _("Can impose a measure by hand")),
+            ("lift_restriction", _("Can lift a measure by hand")),
+            ("withdraw_restriction", _("Can withdraw a proposed measure")),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trader", "measure"],
+                condition=Q(state__in=["proposed", "active"]),
+                name="restriction_one_unlifted_per_measure",
+            ),
+            models.UniqueConstraint(
+                fields=["trader", "trigger_key"],
+                condition=~Q(trigger_key=""),
+                name="restriction_one_per_trigger",
+            ),
+            models.CheckConstraint(
+                condition=Q(measure__in=MeasureKind.values), name="restriction_measure_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=RestrictionState.values), name="restriction_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(basis__in=RestrictionBasis.values), name="restriction_basis_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(state="active", starts_at__isnull=False) | ~Q(state="active"),
+                name="restriction_active_has_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="lifted", lifted_at__isnull=False) | ~Q(state="lifted"),
+                name="restriction_lifted_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "objection_deadline"], name="restriction_due_start_idx"),
+            models.Index(fields=["state", "ends_at"], name="restriction_due_end_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_measure_display()} ({self.get_state_display()})"
+
+
+class ScoreHistory(models.Model):
+    """One row each time a trader's score or grade changes."""
+
+    trader = models.ForeignKey(Trader, models.PROTECT, related_name="score_history", verbose_name=_("trader"))
+    at = models.DateTimeField(_("at"))
+    as_of = models.DateField(_("as of"))
+    score = models.PositiveSmallIntegerField(_("score"))
+    grade = models.CharField(_("grade"), max_length=1)
+    policy_version = models.PositiveIntegerField(_("policy version"))
+
+    class Meta:
+        ordering = ["trader", "at"]
+        verbose_name = _("score history")
+        verbose_name_plural = _("score history")
+        indexes = [models.Index(fields=["trader", "at"], name="scorehistory_trader_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.score} {self.grade} @ {self.at:%Y-%m-%d %H:%M}"

@@ -58,6 +58,9 @@ class Trader(models.Model):
     grade = models.CharField(_("grade"), max_length=1, choices=Grade.choices, default=Grade.A)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.NORMAL)
     assessed_at = models.DateTimeField(_("assessed at"), null=True, blank=True)
+    # When the current grade began: a withdrawn score-based measure is not proposed again
+    # until the grade changes.
+    grade_since = models.DateTimeField(_("grade since"), null=True, blank=True)
     version = models.PositiveIntegerField(_("version"), default=1)
     needs_reassessment = models.BooleanField(_("needs reassessment"), default=False)
 
