@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -201,6 +202,47 @@ elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "memo
     )
 CELERY_TASK_ALWAYS_EAGER = _typed("CELERY_TASK_ALWAYS_EAGER", env.bool, False)
 CELERY_BEAT_SCHEDULE_FILE = str(VAR_DIR / "celerybeat-schedule")
+# Reliability: a task is acknowledged only after it ran, and given back if its worker dies;
+# each worker process holds one message at a time, so a crash strands at most one.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+# The longest task may run this long; retries wait at most CELERY_RETRY_BACKOFF_MAX. The
+# broker's visibility timeout must exceed both, or Redis hands a running task to a second
+# worker.
+CELERY_TASK_TIME_LIMIT = _typed("CELERY_TASK_TIME_LIMIT", env.int, 900)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
+CELERY_RETRY_BACKOFF_MAX = 600
+CELERY_VISIBILITY_TIMEOUT = 2 * (CELERY_TASK_TIME_LIMIT + CELERY_RETRY_BACKOFF_MAX)
+CELERY_MAX_DELIVERIES = _typed("CELERY_MAX_DELIVERIES", env.int, 5)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+# Beat runs in UTC. 18:30 UTC is 02:30 in Beijing: the quiet hours.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-reassessments": {
+        "task": "penalties.tasks.sweep_reassessments",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
+    "nightly-reassess": {
+        "task": "penalties.tasks.nightly_reassess",
+        "schedule": crontab(hour=18, minute=30),
+        "options": {"expires": 6 * 3600},
+    },
+}
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "penalties.tasks.*": {"queue": "scoring"},
+    "creditledger.ledger.tasks.*": {"queue": "scoring"},
+    "creditledger.api.tasks.*": {"queue": "webhooks"},
+    "penalties.reports.tasks.*": {"queue": "exports"},
+}
 
 # --- Cache ------------------------------------------------------------------------------
 CACHES = {"default": _typed("CACHE_URL", env.cache_url, "locmemcache://")}
@@ -218,6 +260,7 @@ SECURE_PROXY_SSL_HEADER = (
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = _typed("SESSION_COOKIE_AGE", env.int, 8 * 3600)
 X_FRAME_OPTIONS = "DENY"
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now: bare hosts mean https
 
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -7,6 +7,7 @@ import hashlib
 import mimetypes
 import tempfile
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import IO
 
 from django.conf import settings
@@ -22,11 +23,24 @@ from penalties.models import HEAVY_SEVERITIES, Evidence, Violation, ViolationTyp
 from traders.models import Platform, Shop, Trader
 
 CHUNK = 64 * 1024
+# Publishing runs after commit inside a request: give up fast, the sweeper covers for it.
+PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 
 def _flag_for_reassessment(trader_id: int) -> None:
-    """A durable flag in the same transaction: a lost task message delays, never loses, a measure."""
+    """A durable flag in the same transaction, and a task once it commits.
+
+    A lost task message (broker down, worker killed) delays a measure, never loses it:
+    the sweeper picks up flagged traders every minute.
+    """
     Trader.objects.filter(pk=trader_id, needs_reassessment=False).update(needs_reassessment=True)
+    transaction.on_commit(partial(enqueue_reassessment, trader_id), robust=True)
+
+
+def enqueue_reassessment(trader_id: int) -> None:
+    from penalties.tasks import reassess_trader  # tasks import services: import late
+
+    reassess_trader.apply_async(args=[trader_id], retry_policy=PUBLISH_RETRY)
 
 
 def _clean_goods_value(value) -> Decimal | None:
