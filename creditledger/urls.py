@@ -10,6 +10,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("ledger/", include("creditledger.ledger.urls")),
+    path("penalties/", include("penalties.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,0 +1,328 @@
+"""Traders, shops and platforms in the admin. Registrations go through the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Q
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from creditledger.ledger.actors import Actor
+from creditledger.ledger.admin import (
+    BigTableAdminMixin,
+    ServiceAdminMixin,
+    ServiceForm,
+    ledger_changelist_url,
+)
+from creditledger.ledger.models import LedgerEntry
+from traders.models import Platform, Shop, Trader
+from traders.regions import PROVINCES
+from traders.services import shop_register, trader_register
+
+# The trader page shows this many of the newest ledger entries; the link shows them all.
+LEDGER_TRAIL_LIMIT = 50
+
+
+class RegionFilter(admin.SimpleListFilter):
+    """Province from the code's region digits; any 2-6 digit prefix also works in the URL."""
+
+    title = _("region")
+    parameter_name = "region_prefix"
+    region_field = "region"
+
+    def lookups(self, request, model_admin):
+        return sorted(PROVINCES.items())
+
+    def queryset(self, request, queryset):
+        value = (self.value() or "").strip()
+        if value.isdigit() and 2 <= len(value) <= 6:
+            return queryset.filter(**{f"{self.region_field}__startswith": value})
+        return queryset
+
+
+def search_traders(queryset, term: str, prefix: str = ""):
+    """Code (prefix, so autocomplete finds it while typing), name, or a shop's platform id."""
+    term = term.strip()
+    if not term:
+        return queryset
+    p = prefix
+    shops = Shop.objects.filter(platform_shop_id=term).values("trader_id")
+    return queryset.filter(
+        Q(**{f"{p}uscc__startswith": term.upper()})
+        | Q(**{f"{p}name__icontains": term})
+        | Q(**{f"{p}pk__in": shops})
+    )
+
+
+class TraderRegisterForm(ServiceForm):
+    # Wider than the column: an over-long code gets the USCC rule's message from the service.
+    uscc = forms.CharField(label=_("unified social credit code"), max_length=40)
+    check_override_reason = forms.CharField(
+        label=_("check character override reason"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "Only for an early pilot code that fails the check character; "
+            "a supervisor's decision, recorded on the trader."
+        ),
+    )
+
+    class Meta:
+        model = Trader
+        fields = ("uscc", "name", "legal_representative", "address", "check_override_reason")
+
+    def call_service(self, actor: Actor, data: dict[str, Any]) -> Trader:
+        return trader_register(
+            actor=actor,
+            uscc=data["uscc"],
+            name=data["name"],
+            legal_representative=data.get("legal_representative") or "",
+            address=data.get("address") or "",
+            check_override_reason=data.get("check_override_reason") or "",
+        )
+
+
+class ShopRegisterForm(ServiceForm):
+    # Django 6's default scheme, said now: shop pages are https today.
+    url = forms.URLField(label=_("url"), max_length=500, required=False, assume_scheme="https")
+
+    class Meta:
+        model = Shop
+        fields = ("trader", "platform", "platform_shop_id", "name", "url", "opened_on", "closed_on")
+
+    def call_service(self, actor: Actor, data: dict[str, Any]) -> Shop:
+        return shop_register(
+            actor=actor,
+            trader=data["trader"],
+            platform=data["platform"],
+            platform_shop_id=data["platform_shop_id"],
+            name=data["name"],
+            url=data.get("url") or "",
+            opened_on=data.get("opened_on"),
+            closed_on=data.get("closed_on"),
+        )
+
+
+class ShopInline(admin.TabularInline):
+    model = Shop
+    fields = ("platform", "platform_shop_id", "name", "url", "opened_on", "closed_on", "created_at")
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("platform")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # shops register through shop_register: see the "add shop" link
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Trader)
+class TraderAdmin(BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
+    add_form = TraderRegisterForm
+    list_display = ("uscc", "name", "region_display", "grade", "score", "status", "source_display")
+    list_display_links = ("uscc", "name")
+    list_select_related = ("source_platform",)
+    list_filter = ("status", "grade", RegionFilter, "source")
+    search_fields = ("uscc", "name", "shops__platform_shop_id")
+    search_help_text = _("Code (or its beginning), part of the name, or a platform shop id (exact).")
+    ordering = ("uscc",)
+    add_fieldsets = (
+        (None, {"fields": ("uscc", "name", "legal_representative", "address")}),
+        (_("Check character override"), {"fields": ("check_override_reason",)}),
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "uscc",
+                    "name",
+                    "kind_display",
+                    "region_display",
+                    "legal_representative",
+                    "address",
+                    "links",
+                )
+            },
+        ),
+        (
+            _("Credit"),
+            {"fields": ("score", "grade", "status", "assessed_at", "version", "needs_reassessment")},
+        ),
+        (
+            _("Registration"),
+            {
+                "fields": (
+                    "source",
+                    "source_platform",
+                    "registered_by",
+                    "created_at",
+                    "check_override_reason",
+                    "check_override_by",
+                )
+            },
+        ),
+        (_("Ledger trail"), {"fields": ("ledger_trail",)}),
+    )
+    inlines = (ShopInline,)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Trader | None = None):
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Trader | None = None):
+        if obj is None:
+            return ()
+        return [name for _title, opts in self.fieldsets for name in opts["fields"]]
+
+    def get_inlines(self, request: HttpRequest, obj: Trader | None):
+        return self.inlines if obj is not None else ()
+
+    def get_queryset(self, request: HttpRequest):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("source_platform", "registered_by", "check_override_by")
+        )
+
+    def get_search_results(self, request: HttpRequest, queryset, search_term: str):
+        return search_traders(queryset, search_term), False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # No service edits a trader: its identity comes from the code, its credit from the
+        # violations, and every change must reach the ledger. So the page is for reading.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("region"), ordering="region")
+    def region_display(self, obj: Trader) -> str:
+        return f"{obj.region_name} ({obj.region})"
+
+    @admin.display(description=_("entity kind"))
+    def kind_display(self, obj: Trader) -> str:
+        return f"{obj.kind_label} ({obj.kind})"
+
+    @admin.display(description=_("source"), ordering="source")
+    def source_display(self, obj: Trader) -> str:
+        if obj.source_platform_id:
+            return f"{obj.get_source_display()}: {obj.source_platform.name}"
+        return obj.get_source_display()
+
+    @admin.display(description=_("see also"))
+    def links(self, obj: Trader) -> str:
+        request_links = [
+            (
+                reverse("admin:penalties_violation_changelist") + f"?trader__id__exact={obj.pk}",
+                _("violations"),
+            ),
+            (reverse("admin:penalties_violation_add") + f"?trader={obj.pk}", _("record a violation")),
+            (reverse("admin:traders_shop_add") + f"?trader={obj.pk}", _("add a shop")),
+            (ledger_changelist_url(trader_uscc=obj.uscc), _("ledger entries")),
+        ]
+        return format_html_join(" | ", '<a href="{}">{}</a>', request_links)
+
+    @admin.display(description=_("newest entries"))
+    def ledger_trail(self, obj: Trader) -> str:
+        entries = list(
+            LedgerEntry.objects.filter(trader_uscc=obj.uscc)
+            .order_by("-seq")
+            .only("seq", "at", "actor", "action", "subject_type", "subject_id")[:LEDGER_TRAIL_LIMIT]
+        )
+        if not entries:
+            return _("No ledger entries.")
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:ledger_ledgerentry_change", args=[entry.seq]),
+                    entry.seq,
+                    date_format(timezone.localtime(entry.at), "DATETIME_FORMAT"),
+                    entry.actor,
+                    entry.action,
+                    f"{entry.subject_type}:{entry.subject_id}",
+                )
+                for entry in entries
+            ),
+        )
+        return format_html(
+            '<table class="ledger-trail"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
+            "<th>{}</th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a href="{}">{}</a></p>',
+            _("seq"),
+            _("at"),
+            _("actor"),
+            _("action"),
+            _("subject"),
+            rows,
+            ledger_changelist_url(trader_uscc=obj.uscc),
+            _("All ledger entries of this trader"),
+        )
+
+
+@admin.register(Shop)
+class ShopAdmin(BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
+    add_form = ShopRegisterForm
+    list_display = ("platform_shop_id", "name", "platform", "trader", "opened_on", "closed_on", "created_at")
+    list_select_related = ("platform", "trader")
+    list_filter = ("platform",)
+    search_fields = ("platform_shop_id", "trader__uscc")
+    search_help_text = _("A platform shop id, or the operating trader's code (both exact).")
+    autocomplete_fields = ("trader",)
+    ordering = ("-id",)
+    fields = ("trader", "platform", "platform_shop_id", "name", "url", "opened_on", "closed_on")
+
+    def get_fields(self, request: HttpRequest, obj: Shop | None = None):
+        return self.fields if obj is None else (*self.fields, "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Shop | None = None):
+        return () if obj is None else self.get_fields(request, obj)
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("platform", "trader")
+
+    def get_search_results(self, request: HttpRequest, queryset, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(platform_shop_id=term) | Q(trader__uscc=term.upper())), False
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "platform":
+            kwargs["queryset"] = Platform.objects.filter(is_active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # no service edits a shop; a new declaration is a new row
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Platform)
+class PlatformAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("code", "name")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Platform | None = None):
+        # The code is how ledger payloads and API keys name the platform.
+        return ("code",) if obj is not None else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # shops, reports and acknowledgements refer to it; deactivate instead
