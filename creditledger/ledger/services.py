@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from creditledger.ledger import canonical
+from creditledger.ledger import canonical, signing
 from creditledger.ledger.actors import Actor
-from creditledger.ledger.models import LedgerEntry
+from creditledger.ledger.models import Checkpoint, LedgerEntry
+
+log = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock key: "ledger" in ASCII. Held until the appending transaction ends,
 # so seq follows commit order and nobody reads seq N+1 before N is visible.
@@ -93,3 +97,38 @@ def ledger_append(
 ) -> LedgerEntry:
     entry = Entry(action, subject_type, subject_id, trader_uscc, payload or {})
     return ledger_append_many(actor=actor, entries=[entry])[0]
+
+
+@transaction.atomic
+def checkpoint_create() -> Checkpoint | None:
+    """Sign the chain head as a checkpoint; None when the head has not moved since the last one.
+
+    No ledger lock is needed to read the head: appends hold the advisory lock until they
+    commit, so the highest committed seq always has all smaller ones committed before it.
+    Checkpoint.seq is unique, so a concurrent run can at worst lose the race, never duplicate.
+    """
+    head = LedgerEntry.objects.order_by("-seq").values_list("seq", "hash").first()
+    if head is None:
+        return None
+    seq, head_hash = head
+    last = Checkpoint.objects.order_by("-seq").values_list("seq", flat=True).first()
+    if last is not None and last > seq:
+        # Entries a checkpoint vouched for are gone: only tampering does that.
+        log.error("ledger head %s is behind checkpoint %s: run verify_ledger", seq, last)
+    if last is not None and last >= seq:
+        return None
+    note, key_id = signing.sign_checkpoint(size=seq, head_hash=head_hash)
+    checkpoint = Checkpoint(
+        seq=seq,
+        hash=head_hash,
+        at=timezone.now(),
+        origin=settings.LEDGER_ORIGIN,
+        key_id=key_id,
+        note=note,
+    )
+    try:
+        with transaction.atomic():
+            checkpoint.save()
+    except IntegrityError:  # another run signed the same head first
+        return None
+    return checkpoint

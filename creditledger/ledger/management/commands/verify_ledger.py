@@ -1,0 +1,52 @@
+"""manage.py verify_ledger: recompute the hash chain and check the signed checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from creditledger.ledger.verify import note_size, verify_ledger
+
+
+class Command(BaseCommand):
+    help = (
+        "Recompute the ledger's hash chain, check every column against the hashed bytes and "
+        "every stored checkpoint's signature and hash. Exits 1 naming the first bad seq."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--from", dest="start", type=int, default=1, metavar="SEQ")
+        parser.add_argument("--to", dest="end", type=int, default=None, metavar="SEQ")
+        parser.add_argument(
+            "--checkpoint-file",
+            dest="files",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="A checkpoint note kept outside the database; may be repeated.",
+        )
+
+    def handle(self, *args, start, end, files, **options):
+        if start < 1 or (end is not None and end < start):
+            raise CommandError("--from must be at least 1 and --to at least --from", returncode=2)
+        notes = [self._read_note(Path(name), start, end) for name in files]
+        result = verify_ledger(start=start, end=end, notes=notes)
+        if not result.ok:
+            verified = f"; {result.entries} verified before it" if result.last is not None else ""
+            raise CommandError(result.summary() + verified, returncode=1)
+        self.stdout.write(result.summary())
+
+    def _read_note(self, path: Path, start: int, end: int | None) -> tuple[str, str]:
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"cannot read checkpoint file {path}: {exc}", returncode=2) from exc
+        size = note_size(text)
+        if size is None:
+            raise CommandError(f"{path} is not a checkpoint note", returncode=2)
+        if size < start or (end is not None and size > end):
+            raise CommandError(
+                f"checkpoint file {path} (size {size}) is outside the range checked", returncode=2
+            )
+        return f"checkpoint file {path}", text

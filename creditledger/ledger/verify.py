@@ -1,0 +1,318 @@
+"""Verifying the ledger: recompute the chain, check every column against the hashed bytes,
+and hold the chain against signed checkpoints.
+
+Entries are read in seq order in fixed-size batches (keyset pagination on the primary key),
+so memory stays flat however long the ledger is. Verification stops at the first fault, in
+seq order, and names it. The chain alone cannot catch a tail that a database superuser
+deleted and re-chained consistently; a checkpoint signed before the rewrite does, as long
+as a copy of it survives (the Checkpoint table, or a note an auditor kept).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from creditledger.ledger import canonical, signing
+from creditledger.ledger.models import Checkpoint, LedgerEntry
+
+HASH_MISMATCH = "hash mismatch"
+BROKEN_LINK = "broken link"
+GAP = "gap"
+BODY_MISMATCH = "column/body mismatch"
+BAD_SIGNATURE = "bad checkpoint signature"
+CHECKPOINT_MISMATCH = "checkpoint mismatch"
+
+BATCH_SIZE = 5000
+_ZERO = dt.timedelta(0)
+ENTRY_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "subject_type",
+    "subject_id",
+    "trader_uscc",
+    "payload",
+    "body",
+    "prev_hash",
+    "hash",
+)
+
+
+@dataclass(frozen=True)
+class Fault:
+    seq: int
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"seq {self.seq}: {self.kind}: {self.detail}"
+
+
+@dataclass
+class Result:
+    first: int | None = None  # first and last seq verified
+    last: int | None = None
+    head: str = canonical.GENESIS_HASH  # hash of the last verified entry
+    checkpoints: int = 0
+    fault: Fault | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.fault is None
+
+    @property
+    def entries(self) -> str:
+        return f"entries {self.first}..{self.last}" if self.last is not None else "no entries"
+
+    def summary(self) -> str:
+        if self.fault:
+            return f"ledger FAULT at {self.fault}"
+        plural = "" if self.checkpoints == 1 else "s"
+        return f"ledger ok: {self.entries}, head {self.head}, {self.checkpoints} checkpoint{plural} verified"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one checkpoint vouches for: the chain's hash after `seq` entries."""
+
+    seq: int
+    hash: str
+    label: str
+    fault_kind: str = ""
+    fault_detail: str = ""
+
+
+def verify_ledger(
+    *,
+    start: int = 1,
+    end: int | None = None,
+    notes: Iterable[tuple[str, str]] = (),
+    batch_size: int = BATCH_SIZE,
+) -> Result:
+    """Verify entries start..end (end defaults to the head) and the checkpoints in that range.
+
+    `notes` are (label, text) checkpoint notes kept outside the database.
+    """
+    # Read the newest checkpoint before the head: every checkpoint that already exists then
+    # vouches for committed entries, so one past the head means entries were removed.
+    ceiling = Checkpoint.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    head = LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    stop = end if end is not None else head
+    kept = [_file_claim(label, text) for label, text in notes]
+    kept = sorted((c for c in kept if c.seq >= start and (end is None or c.seq <= end)), key=_by_seq)
+    stored = _stored_claims(start, ceiling if end is None else end, batch_size)
+    claims = heapq.merge(stored, kept, key=_by_seq)
+    return _walk(start, stop, claims, batch_size)
+
+
+def _walk(start: int, stop: int, claims: Iterator[Claim], batch_size: int) -> Result:
+    result = Result()
+    prev = _anchor(start)
+    if prev is None:
+        result.fault = Fault(start - 1, GAP, f"entry {start - 1} is missing, so seq {start} cannot be linked")
+        return result
+    result.head = prev
+    pending = next(claims, None)
+    expected = start
+    for row in _entries(start, stop, batch_size):
+        fault = check_entry(row, expected, prev)
+        while fault is None and pending is not None and pending.seq <= row[0]:
+            fault = _check_claim(pending, row[0], row[10])
+            if fault is None:
+                result.checkpoints += 1
+            pending = next(claims, None)
+        if fault:
+            result.fault = fault
+            return result
+        if result.first is None:
+            result.first = row[0]
+        result.last, result.head, prev = row[0], row[10], row[10]
+        expected += 1
+    if pending is not None and pending.fault_kind:
+        result.fault = Fault(pending.seq, pending.fault_kind, pending.fault_detail)
+    elif pending is not None:
+        # A checkpoint vouches for entries that are not there: the tail was cut.
+        detail = f"{pending.label} vouches for {pending.seq} entries but the ledger ends at {expected - 1}"
+        result.fault = Fault(expected, CHECKPOINT_MISMATCH, detail)
+    return result
+
+
+def _by_seq(claim: Claim) -> int:
+    return claim.seq
+
+
+def _anchor(start: int) -> str | None:
+    """The hash seq `start` must link to."""
+    if start <= 1:
+        return canonical.GENESIS_HASH
+    return LedgerEntry.objects.filter(seq=start - 1).values_list("hash", flat=True).first()
+
+
+def _entries(start: int, stop: int, batch_size: int) -> Iterator[tuple]:
+    """Entries start..stop in seq order, one window of seqs per query.
+
+    Windows of seq values rather than LIMIT: seq is dense, so each query touches just its
+    rows through the primary key, whatever the planner thinks of a long range.
+    """
+    entries = LedgerEntry.objects.order_by("seq")
+    low = start - 1
+    while low < stop:
+        high = min(low + batch_size, stop)
+        batch = list(entries.filter(seq__gt=low, seq__lte=high).values_list(*ENTRY_COLUMNS))
+        if not batch:  # a hole in the seqs: jump to the next entry, which will show the gap
+            following = entries.filter(seq__gt=high, seq__lte=stop).values_list("seq", flat=True).first()
+            if following is None:
+                return
+            high = following - 1
+        yield from batch
+        low = high
+
+
+def check_entry(row: tuple, expected: int, prev: str) -> Fault | None:
+    """Check one entry (a tuple in ENTRY_COLUMNS order) against its place in the chain."""
+    seq, at, actor, action, subject_type, subject_id, trader_uscc, payload, body, prev_hash, hash_ = row
+    if seq != expected:
+        return Fault(expected, GAP, f"entry {expected} is missing (the next entry is {seq})")
+    if prev_hash != prev:
+        return Fault(seq, BROKEN_LINK, f"prev_hash {prev_hash} is not the hash of entry {seq - 1} ({prev})")
+    body = bytes(body)
+    if canonical.chain_hash(prev_hash, body) != hash_:
+        return Fault(seq, HASH_MISMATCH, f"stored hash {hash_} is not the hash of the stored body")
+    columns = {
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "trader_uscc": trader_uscc,
+        "payload": payload,
+    }
+    if hashed_form(**columns) != body:
+        try:
+            rebuilt = canonical.entry_body(**columns)
+        except (canonical.CanonicalError, TypeError, ValueError):
+            rebuilt = None
+        if rebuilt != body:
+            return Fault(seq, BODY_MISMATCH, _body_difference(columns, body))
+    return None
+
+
+def hashed_form(*, seq, at, actor, action, subject_type, subject_id, trader_uscc, payload) -> bytes:
+    """The body these columns describe, laid out as canonical.entry_body lays it out.
+
+    The fast path: columns read back from the database hold plain JSON types already, so
+    this skips canonical.normalise (most of the cost of verifying). Any difference goes
+    to the full canonical.entry_body before it counts as a fault.
+    """
+    doc = {
+        "seq": seq,
+        "at": _utc_time(at),
+        "actor": actor,
+        "action": action,
+        "subject": {"type": subject_type, "id": subject_id, "trader": trader_uscc},
+        "payload": payload,
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _utc_time(at) -> str:
+    if at.utcoffset() == _ZERO:  # the database hands back UTC; isoformat is much faster than strftime
+        return at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return canonical.format_time(at)
+
+
+def _body_difference(columns: dict, body: bytes) -> str:
+    """Name the columns that disagree with the hashed body (the slow path, on a fault only)."""
+    try:
+        doc = json.loads(body)
+        subject = doc["subject"]
+        hashed = {
+            "seq": doc["seq"],
+            "at": doc["at"],
+            "actor": doc["actor"],
+            "action": doc["action"],
+            "subject_type": subject["type"],
+            "subject_id": subject["id"],
+            "trader_uscc": subject["trader"],
+            "payload": doc["payload"],
+        }
+    except (ValueError, KeyError, TypeError):
+        return "the stored body is not a ledger entry document"
+    differing = []
+    for name, value in columns.items():
+        try:
+            value = canonical.normalise(value)
+        except canonical.CanonicalError:
+            pass
+        if value != hashed[name]:
+            differing.append(name)
+    if differing:
+        return f"column {', '.join(differing)} differs from the hashed body"
+    return "the stored body is not in canonical form"
+
+
+def _stored_claims(start: int, stop: int, batch_size: int) -> Iterator[Claim]:
+    last = start - 1
+    while last < stop:
+        batch = list(
+            Checkpoint.objects.filter(seq__gt=last, seq__lte=stop)
+            .order_by("seq")
+            .values_list("seq", "hash", "origin", "note")[:batch_size]
+        )
+        if not batch:
+            return
+        for seq, hash_, origin, note in batch:
+            yield _stored_claim(seq, hash_, origin, note)
+        last = batch[-1][0]
+
+
+def _stored_claim(seq: int, hash_: str, origin: str, note: str) -> Claim:
+    label = f"stored checkpoint {seq}"
+    claim = _file_claim(label, note)
+    if claim.fault_kind:
+        return Claim(seq, hash_, label, claim.fault_kind, claim.fault_detail)
+    if (claim.seq, claim.hash, settings.LEDGER_ORIGIN) != (seq, hash_, origin):
+        detail = f"{label}: its columns ({seq}, {hash_}, {origin}) differ from its signed note"
+        return Claim(seq, hash_, label, CHECKPOINT_MISMATCH, detail)
+    return claim
+
+
+def _file_claim(label: str, note: str) -> Claim:
+    try:
+        body = signing.open_checkpoint(note)
+    except signing.NoteError as exc:
+        size = note_size(note)
+        return Claim(size if size is not None else 0, "", label, BAD_SIGNATURE, f"{label}: {exc}")
+    if body.origin != settings.LEDGER_ORIGIN:
+        detail = f"{label} is for log {body.origin!r}, not {settings.LEDGER_ORIGIN!r}"
+        return Claim(body.size, body.hash, label, CHECKPOINT_MISMATCH, detail)
+    return Claim(body.size, body.hash, label)
+
+
+def note_size(note: str) -> int | None:
+    """The size a checkpoint note states, without verifying it; None when it does not parse."""
+    try:
+        text, _ = signing.split_note(note)
+        return signing.CheckpointBody.parse(text).size
+    except signing.NoteError:
+        return None
+
+
+def _check_claim(claim: Claim, seq: int, hash_: str) -> Fault | None:
+    if claim.fault_kind:
+        return Fault(claim.seq, claim.fault_kind, claim.fault_detail)
+    if claim.hash != hash_:
+        return Fault(
+            seq,
+            CHECKPOINT_MISMATCH,
+            f"{claim.label} signed hash {claim.hash} for entry {seq}; the chain now has {hash_}",
+        )
+    return None

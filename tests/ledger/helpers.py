@@ -1,0 +1,61 @@
+"""Helpers for the ledger tests: append sample entries, tamper as a superuser could, verify."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+from decimal import Decimal
+
+from django.core.management import call_command
+from django.db import connection, transaction
+
+from creditledger.ledger.services import Entry, ledger_append_many
+
+
+@contextlib.contextmanager
+def trigger_disabled():
+    """What a database superuser can do: switch the append-only trigger off for a moment."""
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE ledger_ledgerentry DISABLE TRIGGER USER")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE ledger_ledgerentry ENABLE TRIGGER USER")
+
+
+def tamper(sql: str, params=()) -> None:
+    with trigger_disabled(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def sample_entries(count: int, *, start: int = 1, action: str = "violation.recorded") -> list[Entry]:
+    return [
+        Entry(
+            action=action,
+            subject_type="violation",
+            subject_id=n,
+            trader_uscc="91330106MA2K000001",
+            payload={
+                "n": n,
+                "fine": Decimal("1250.50"),
+                "occurred_on": dt.date(2026, 3, n % 28 + 1),
+                "note": "商品详情页宣传与实际不符",
+                "evidence": [{"sha256": f"{n:064x}"}],
+            },
+        )
+        for n in range(start, start + count)
+    ]
+
+
+def append(count: int, *, actor: str = "system:test", **kwargs) -> list:
+    with transaction.atomic():
+        return ledger_append_many(actor=actor, entries=sample_entries(count, **kwargs))
+
+
+def run_verify(*args: str) -> str:
+    """verify_ledger's output; raises CommandError (with .returncode) on a fault."""
+    out = io.StringIO()
+    call_command("verify_ledger", *args, stdout=out)
+    return out.getvalue().strip()

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from creditledger.ledger import canonical
+
+AT = dt.datetime(2026, 3, 1, 8, 30, tzinfo=dt.UTC)
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text()
+    | st.decimals(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=20,
+)
+
+
+def reordered(value):
+    """The same document with every mapping's keys in reverse insertion order."""
+    if isinstance(value, dict):
+        return {key: reordered(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [reordered(item) for item in value]
+    return value
+
+
+def body(payload: dict) -> bytes:
+    return canonical.entry_body(
+        seq=7,
+        at=AT,
+        actor="user:3",
+        action="violation.confirmed",
+        subject_type="violation",
+        subject_id="42",
+        trader_uscc="91330106MA2K000001",
+        payload=payload,
+    )
+
+
+def test_the_same_payload_with_keys_in_another_order_hashes_the_same():
+    one = {"fine": Decimal("100.00"), "by": {"user": 3, "name": "王芳"}, "codes": ["a", "b"]}
+    other = {"codes": ["a", "b"], "by": {"name": "王芳", "user": 3}, "fine": Decimal("100.00")}
+    assert body(one) == body(other)
+    assert canonical.chain_hash(canonical.GENESIS_HASH, body(one)) == canonical.chain_hash(
+        canonical.GENESIS_HASH, body(other)
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.dictionaries(st.text(), json_values, max_size=6))
+def test_key_order_never_changes_the_bytes(payload):
+    assert body(payload) == body(reordered(payload))
+
+
+def test_the_body_is_compact_sorted_utf8_with_fixed_microseconds():
+    data = body({"b": 1, "a": "商品"})
+    assert data.startswith(
+        b'{"action":"violation.confirmed","actor":"user:3","at":"2026-03-01T08:30:00.000000Z"'
+    )
+    assert b" " not in data
+    assert "商品".encode() in data
+
+
+def test_times_are_written_in_utc():
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    assert canonical.format_time(dt.datetime(2026, 3, 1, 16, 30, tzinfo=shanghai)) == (
+        "2026-03-01T08:30:00.000000Z"
+    )
+
+
+@pytest.mark.parametrize("payload", [{"fine": 1.5}, {"items": [1, 2.0]}, {"nested": {"ratio": 0.1}}])
+def test_it_refuses_floats(payload):
+    with pytest.raises(canonical.CanonicalError, match="floats"):
+        body(payload)
+
+
+def test_it_refuses_naive_times():
+    with pytest.raises(canonical.CanonicalError, match="timezone"):
+        body({"when": dt.datetime(2026, 3, 1, 8, 30)})
+
+
+def test_the_hash_depends_on_the_previous_hash():
+    assert canonical.chain_hash("a" * 64, b"{}") != canonical.chain_hash("b" * 64, b"{}")
