@@ -55,9 +55,12 @@ def sync_roles(apps, schema_editor=None) -> None:
     # Permissions are normally created after migrate; create them now so groups can hold
     # them. The migration state's app configs are stubs without a models module.
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
+        stub = getattr(app_config, "models_module", None) is None
+        if stub:
+            app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        if stub:
+            app_config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for role, perms in ROLES.items():

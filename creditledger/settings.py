@@ -217,12 +217,30 @@ CELERY_ENABLE_UTC = True
 # broker's visibility timeout must exceed both, or Redis hands a running task to a second
 # worker.
 CELERY_TASK_TIME_LIMIT = _typed("CELERY_TASK_TIME_LIMIT", env.int, 900)
-CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
-CELERY_RETRY_BACKOFF_MAX = 600
-CELERY_VISIBILITY_TIMEOUT = 2 * (CELERY_TASK_TIME_LIMIT + CELERY_RETRY_BACKOFF_MAX)
+if CELERY_TASK_TIME_LIMIT < 2:
+    raise ImproperlyConfigured("Environment variable CELERY_TASK_TIME_LIMIT must be at least 2 seconds")
+# The soft limit lets a task roll back cleanly before the hard kill.
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - min(60, CELERY_TASK_TIME_LIMIT // 10 + 1)
+CELERY_RETRY_BACKOFF_MAX = _typed("CELERY_RETRY_BACKOFF_MAX", env.int, 600)
+CELERY_VISIBILITY_TIMEOUT = _typed(
+    "CELERY_VISIBILITY_TIMEOUT", env.int, 2 * (CELERY_TASK_TIME_LIMIT + CELERY_RETRY_BACKOFF_MAX)
+)
+if CELERY_VISIBILITY_TIMEOUT <= CELERY_TASK_TIME_LIMIT + CELERY_RETRY_BACKOFF_MAX:
+    raise ImproperlyConfigured(
+        "Environment variable CELERY_VISIBILITY_TIMEOUT must exceed CELERY_TASK_TIME_LIMIT + "
+        "CELERY_RETRY_BACKOFF_MAX, or Redis redelivers running tasks"
+    )
 CELERY_MAX_DELIVERIES = _typed("CELERY_MAX_DELIVERIES", env.int, 5)
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        # How often a worker looks for messages a dead worker left unacknowledged.
+        "unacked_restore_interval": _typed("CELERY_UNACKED_RESTORE_INTERVAL", env.int, 60),
+        "unacked_restore_throttle": 1,
+        # A broker that vanishes without closing the socket must not hang a publish.
+        "socket_timeout": 15,
+        "socket_connect_timeout": 5,
+    }
 # Beat runs in UTC. 18:30 UTC is 02:30 in Beijing: the quiet hours.
 CELERY_BEAT_SCHEDULE = {
     "sweep-reassessments": {
@@ -260,7 +278,6 @@ SECURE_PROXY_SSL_HEADER = (
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = _typed("SESSION_COOKIE_AGE", env.int, 8 * 3600)
 X_FRAME_OPTIONS = "DENY"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now: bare hosts mean https
 
 # --- REST framework ---------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -20,6 +20,16 @@ def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def _uses_db(request) -> tuple[bool, bool]:
+    """(uses the database, is transactional) for this test, by fixture or marker."""
+    names = set(request.fixturenames)
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(names & {"transactional_db", "live_server"}) or bool(
+        marker and marker.kwargs.get("transaction")
+    )
+    return transactional or "db" in names or marker is not None, transactional
+
+
 @pytest.fixture(autouse=True)
 def _ledger_trigger(request):
     """Keep the ledger's append-only trigger on during every test.
@@ -28,13 +38,14 @@ def _ledger_trigger(request):
     for those the trigger is switched off after the test body, before the flush, and on
     again when the next test starts.
     """
-    if "transactional_db" not in request.fixturenames and "live_server" not in request.fixturenames:
-        if "db" not in request.fixturenames and "django_db_setup" not in request.fixturenames:
-            yield
-            return
+    uses_db, transactional = _uses_db(request)
+    if not uses_db:
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
     _set_trigger("ENABLE")
     yield
-    if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames:
+    if transactional:
         _set_trigger("DISABLE")
 
 

@@ -7,7 +7,6 @@ import hashlib
 import mimetypes
 import tempfile
 from decimal import Decimal, InvalidOperation
-from functools import partial
 from typing import IO
 
 from django.conf import settings
@@ -34,7 +33,8 @@ def _flag_for_reassessment(trader_id: int) -> None:
     the sweeper picks up flagged traders every minute.
     """
     Trader.objects.filter(pk=trader_id, needs_reassessment=False).update(needs_reassessment=True)
-    transaction.on_commit(partial(enqueue_reassessment, trader_id), robust=True)
+    # A lambda, not functools.partial: Django names the callback when logging its failure.
+    transaction.on_commit(lambda: enqueue_reassessment(trader_id), robust=True)
 
 
 def enqueue_reassessment(trader_id: int) -> None:
