@@ -5,26 +5,18 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.db import connection, transaction
+from django.db import transaction
 
 from creditledger.ledger.services import checkpoint_create
+from creditledger.locks import try_advisory_xact_lock
+from creditledger.tasks import ReliableTask
 
 log = logging.getLogger(__name__)
 
-# pg_try_advisory_xact_lock key for the checkpoint sweep: "ledgcp" in ASCII. Distinct from
-# the append lock, so signing never blocks writers.
-CHECKPOINT_LOCK_KEY = 0x6C656467_6370
+CHECKPOINT_LOCK = "ledger_checkpoint"
 
 
-def _try_lock(key: int) -> bool:
-    if connection.vendor != "postgresql":
-        return True  # SQLite: one writer at a time anyway, and Checkpoint.seq is unique
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
-        return cursor.fetchone()[0]
-
-
-@shared_task(ignore_result=True)
+@shared_task(base=ReliableTask)
 def ledger_checkpoint() -> int | None:
     """Sign the ledger head; return its seq, or None when skipped.
 
@@ -32,7 +24,7 @@ def ledger_checkpoint() -> int | None:
     service signs nothing when the head has not moved since the last checkpoint.
     """
     with transaction.atomic():
-        if not _try_lock(CHECKPOINT_LOCK_KEY):
+        if not try_advisory_xact_lock(CHECKPOINT_LOCK):
             log.info("ledger_checkpoint: another run holds the lock, skipping")
             return None
         checkpoint = checkpoint_create()

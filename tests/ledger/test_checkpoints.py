@@ -7,7 +7,8 @@ from django.db import connection
 from creditledger.ledger import signing
 from creditledger.ledger.models import Checkpoint
 from creditledger.ledger.services import checkpoint_create
-from creditledger.ledger.tasks import CHECKPOINT_LOCK_KEY, ledger_checkpoint
+from creditledger.ledger.tasks import CHECKPOINT_LOCK, ledger_checkpoint
+from creditledger.locks import lock_key
 from tests.ledger.helpers import append
 
 
@@ -43,7 +44,7 @@ def test_the_task_leaves_while_another_run_holds_the_lock():
     other = other_connection()
     try:
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [CHECKPOINT_LOCK_KEY])
+            cursor.execute("SELECT pg_advisory_lock(%s)", [lock_key(CHECKPOINT_LOCK)])
         assert ledger_checkpoint() is None
         assert not Checkpoint.objects.exists()
     finally:
