@@ -1,0 +1,73 @@
+"""manage.py reassess [--all | --due | USCC ...] [--as-of DATE]"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from creditledger.ledger.actors import Actor
+from penalties.services.restrictions import trader_reassess_if_free
+from penalties.tasks import reassess_due
+from traders import uscc as uscc_rules
+from traders.models import Trader
+
+
+def _moment(value: str) -> dt.datetime:
+    """A date means the end of that day, local time; a datetime is taken as given."""
+    moment = parse_datetime(value)
+    if moment is None:
+        day = parse_date(value)
+        if day is None:
+            raise CommandError(f"--as-of: {value!r} is not a date (YYYY-MM-DD) or a datetime")
+        moment = dt.datetime.combine(day, dt.time.max)
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+class Command(BaseCommand):
+    help = "Reassess traders' scores, grades and measures now (or as of a date)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("codes", nargs="*", metavar="USCC")
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("--all", action="store_true", help="every trader")
+        group.add_argument("--due", action="store_true", help="what the nightly job would take")
+        parser.add_argument("--as-of", help="date or datetime; default now")
+
+    def handle(self, *args, codes, all, due, as_of, **options):
+        now = _moment(as_of) if as_of else timezone.now()
+        started = time.monotonic()
+        if due:
+            changed = reassess_due(now)
+            self.stdout.write(f"reassessed the due traders as of {now.isoformat()}: {changed} changed")
+            return
+        if all == bool(codes):
+            raise CommandError("name traders by code, or use --all or --due")
+        ids = self._ids(codes) if codes else Trader.objects.order_by("pk").values_list("pk", flat=True)
+        actor = Actor.system("manage.reassess")
+        seen = changed = skipped = 0
+        for trader_id in ids.iterator(chunk_size=2000) if hasattr(ids, "iterator") else ids:
+            outcome = trader_reassess_if_free(trader_id=trader_id, now=now, actor=actor)
+            seen += 1
+            if outcome is None:
+                skipped += 1
+            elif outcome.changed:
+                changed += 1
+        elapsed = time.monotonic() - started
+        self.stdout.write(
+            f"reassessed {seen} traders as of {now.isoformat()}: {changed} changed, "
+            f"{skipped} busy elsewhere, {elapsed:.1f}s"
+        )
+
+    def _ids(self, codes: list[str]) -> list[int]:
+        normalised = [uscc_rules.normalise(code) for code in codes]
+        found = dict(Trader.objects.filter(uscc__in=normalised).values_list("uscc", "pk"))
+        missing = [code for code in normalised if code not in found]
+        if missing:
+            raise CommandError(f"unknown trader code(s): {', '.join(missing)}")
+        return [found[code] for code in normalised]
