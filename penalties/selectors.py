@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Q
 
 from penalties.models import Restriction
-from penalties.scoring import ScoringRules
-from penalties.scoring_sql import bulk_scores
+from penalties.scoring import MAX_SCORE, ScoringRules, assess
+from penalties.scoring_sql import BulkScore, bulk_assessments, scored_violations
 from traders.models import Trader
 
 
@@ -33,20 +36,44 @@ def traders_due_for_sweep(now: dt.datetime, *, limit: int, exclude: set[int]) ->
     return list(dict.fromkeys(ids))
 
 
-def traders_due_nightly(now: dt.datetime, today: dt.date, rules: ScoringRules) -> list[int]:
-    """Traders whose score or grade moved since their last assessment (violations decaying
-    or expiring), whose measures are due to start or end, or who are flagged.
+@dataclass(frozen=True)
+class Rescore:
+    """A trader whose score moved while its grade stayed: no measure can change."""
 
-    The scores come from one set-based SQL pass, which gives exactly scoring.assess's numbers.
+    trader_id: int
+    old_score: int
+    grade: str
+    score: int
+    total_deduction: Decimal
+
+
+def nightly_candidates(
+    now: dt.datetime, today: dt.date, rules: ScoringRules
+) -> tuple[list[Rescore], list[int]]:
+    """Split the traders the nightly job must look at, found set-based.
+
+    The first list only needs its score rewritten (the bulk path); the second needs a full
+    reassessment: grade moved, measures due to start or end, or flagged. Scores come from
+    one SQL pass that gives exactly scoring.assess's numbers (on SQLite, from assess).
     """
-    computed = bulk_scores(today, rules=rules)
-    stored = Trader.objects.values_list("pk", "score", "grade", "needs_reassessment").iterator(
-        chunk_size=5000
-    )
-    ids = [
-        pk
-        for pk, score, grade, flagged in stored
-        if flagged or computed.get(pk, (1000, "A")) != (score, grade)
-    ]
-    ids += due_restriction_trader_ids(now)
-    return sorted(set(ids))
+    computed = _all_scores(today, rules)
+    due = set(due_restriction_trader_ids(now))
+    rescore, full = [], []
+    stored = Trader.objects.order_by("pk").values_list("pk", "score", "grade", "needs_reassessment")
+    for pk, score, grade, flagged in stored.iterator(chunk_size=5000):
+        new = computed.get(pk) or BulkScore(MAX_SCORE, rules.cutoffs[0][0], Decimal("0.00"))
+        if flagged or pk in due or new.grade != grade:
+            full.append(pk)
+        elif new.score != score:
+            rescore.append(Rescore(pk, score, grade, new.score, new.total_deduction))
+    return rescore, full
+
+
+def _all_scores(today: dt.date, rules: ScoringRules) -> dict[int, BulkScore]:
+    if connection.vendor == "postgresql":
+        return bulk_assessments(today, rules=rules)
+    result = {}
+    for trader_id, violations in scored_violations().items():
+        assessment = assess(violations, today, rules)
+        result[trader_id] = BulkScore(assessment.score, assessment.grade, assessment.total_deduction)
+    return result

@@ -13,12 +13,13 @@ from creditledger.tasks import ReliableTask
 from penalties import selectors
 from penalties.scoring import ScoringRules
 from penalties.services import active_policy
-from penalties.services.restrictions import trader_reassess_if_free
+from penalties.services.restrictions import trader_reassess_if_free, traders_rescore
 
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 200
 SWEEP_SECONDS = 50  # beat runs the sweep every minute; leave before the next one
+RESCORE_BATCH = 1000
 
 
 @shared_task(base=ReliableTask, bind=True)
@@ -64,16 +65,22 @@ def nightly_reassess() -> int:
 
 
 def reassess_due(now) -> int:
+    """Bulk-rewrite decayed scores, then fully reassess the traders whose grade moved or
+    whose measures are due. Returns how many traders changed."""
     _, rules = active_policy()
     scoring_rules = ScoringRules(cutoffs=rules.cutoffs, points_by_type=rules.points_overrides)
-    ids = selectors.traders_due_nightly(now, timezone.localdate(now), scoring_rules)
+    rescore, full = selectors.nightly_candidates(now, timezone.localdate(now), scoring_rules)
     changed = 0
-    for trader_id in ids:
+    for start in range(0, len(rescore), RESCORE_BATCH):
+        changed += traders_rescore(rows=rescore[start : start + RESCORE_BATCH], now=now)
+    for trader_id in full:
         try:
             outcome = trader_reassess_if_free(trader_id=trader_id, now=now)
         except Exception:
             log.exception("nightly_reassess: trader %s failed", trader_id)
             continue
         changed += bool(outcome and outcome.changed)
-    log.info("nightly_reassess: %s candidates, %s changed", len(ids), changed)
+    log.info(
+        "nightly_reassess: %s rescored in bulk, %s reassessed, %s changed", len(rescore), len(full), changed
+    )
     return changed

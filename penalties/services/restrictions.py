@@ -19,6 +19,7 @@ from penalties import scoring
 from penalties.measures import Fact, Wanted, rule_triggers
 from penalties.models import UNLIFTED_STATES, Restriction, ScoreHistory, Violation
 from penalties.policy import MEASURE_RANK, MEASURES, PolicyRules
+from penalties.selectors import Rescore
 from penalties.services.policies import active_policy
 from traders.models import Trader
 
@@ -505,3 +506,63 @@ def trader_reassess_if_free(
     if not rows.exists():
         return None
     return trader_reassess(trader=trader_id, now=now, actor=actor)
+
+
+@transaction.atomic
+def traders_rescore(*, rows: list[Rescore], now: dt.datetime, actor: Actor = REASSESS) -> int:
+    """The nightly bulk path: rewrite scores that decayed while the grade stayed.
+
+    No measure can change without a grade change or a due measure (those go through
+    trader_reassess), so this writes score, version, history and `score.changed` for a
+    batch at once. Rows are claimed compare-and-swap: a trader that is locked, flagged or
+    whose score moved since the rows were computed is left for the full path.
+    """
+    expected = {row.trader_id: row for row in rows}
+    locked = (
+        Trader.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=expected, needs_reassessment=False)
+        .only("pk", "uscc", "score", "grade", "status", "version")
+    )
+    policy, _ = active_policy()
+    today = timezone.localdate(now)
+    traders, history, entries = [], [], []
+    for trader in locked:
+        row = expected[trader.pk]
+        if (trader.score, trader.grade) != (row.old_score, row.grade):
+            continue
+        trader.score, trader.version, trader.assessed_at = row.score, trader.version + 1, now
+        traders.append(trader)
+        history.append(
+            ScoreHistory(
+                trader=trader,
+                at=now,
+                as_of=today,
+                score=row.score,
+                grade=row.grade,
+                policy_version=policy.version,
+            )
+        )
+        entries.append(
+            Entry(
+                "score.changed",
+                "trader",
+                trader.pk,
+                trader.uscc,
+                {
+                    "trader": trader.uscc,
+                    "score": row.score,
+                    "grade": row.grade,
+                    "previous_score": row.old_score,
+                    "previous_grade": row.grade,
+                    "as_of": today,
+                    "policy_version": policy.version,
+                    "total_deduction": row.total_deduction,
+                    "status": trader.status,
+                    "version": trader.version,
+                },
+            )
+        )
+    Trader.objects.bulk_update(traders, ["score", "version", "assessed_at"], batch_size=1000)
+    ScoreHistory.objects.bulk_create(history, batch_size=1000)
+    ledger_append_many(actor=actor, entries=entries, at=now)
+    return len(traders)

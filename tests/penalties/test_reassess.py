@@ -269,3 +269,48 @@ def test_a_rolled_back_confirmation_enqueues_nothing_and_changes_nothing(
     assert Violation.objects.get(pk=violation.pk).status == "pending"
     assert not _reload(trader).needs_reassessment
     assert LedgerEntry.objects.count() == entries
+
+
+def test_the_nightly_job_rescores_decay_in_bulk_exactly_as_a_full_reassessment_would(decide):
+    from penalties.tasks import reassess_due
+
+    today = timezone.localdate()
+    steady, regraded, untouched = (factories.TraderFactory() for _ in range(3))
+    decide(steady, "refused-returns", today - 200 * DAY)  # 30 points over 365 days: decaying, stays A
+    decide(regraded, "unlicensed-operation", today - 300 * DAY)  # 100 points over 730 days
+    decide(regraded, "false-advertising", today - 300 * DAY)  # B now, A once decayed enough
+    now = timezone.now()
+    for trader in (steady, regraded, untouched):
+        trader_reassess(trader=trader, now=now)
+    assert _reload(regraded).grade == "B"
+    later = now + 210 * DAY  # steady's violation has expired; regraded's weigh 0.6: 904, A
+    changed = reassess_due(later)
+    assert changed == 2
+    assert _reload(steady).score == 1000
+    assert _reload(regraded).grade == "A"
+    assert Restriction.objects.get(trader=regraded, measure="warning").lifted_reason == "recovered"
+    assert _reload(untouched).version == 1
+    # The bulk path left each trader exactly where a full reassessment would.
+    entries = LedgerEntry.objects.count()
+    for trader in (steady, regraded, untouched):
+        assert not trader_reassess(trader=trader, now=later).changed
+    assert LedgerEntry.objects.count() == entries
+
+
+def test_the_bulk_rescore_path_is_taken_when_only_the_score_moves(decide):
+    from penalties.tasks import reassess_due
+
+    trader = factories.TraderFactory()
+    decide(trader, "unlicensed-operation", timezone.localdate() - 400 * DAY)  # decaying since day 365
+    now = timezone.now()
+    trader_reassess(trader=trader, now=now)
+    before = _reload(trader)
+    assert reassess_due(now + 30 * DAY) == 1
+    after = _reload(trader)
+    assert after.score > before.score and after.grade == before.grade
+    assert after.version == before.version + 1
+    entry = LedgerEntry.objects.filter(action="score.changed").last()
+    assert (entry.payload["previous_score"], entry.payload["score"]) == (before.score, after.score)
+    assert entry.actor == "system:reassess"
+    assert ScoreHistory.objects.filter(trader=trader).count() == 2
+    assert not trader_reassess(trader=trader, now=now + 30 * DAY).changed
