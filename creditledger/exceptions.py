@@ -46,12 +46,50 @@ class ApplicationError(Exception):
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Any:
-    """Map ApplicationError to a 400 with the same shape as serializer errors."""
+    """Every 4xx in one shape: {"code", "message", "fields": {path: [messages]}}."""
     if isinstance(exc, PermissionDenied):
-        exc = drf_exceptions.PermissionDenied(exc.as_dict())
+        data = exc.as_dict()
+        exc = drf_exceptions.PermissionDenied()
     elif isinstance(exc, ApplicationError):
-        exc = drf_exceptions.ValidationError(exc.as_dict())
-    return drf_exception_handler(exc, context)
+        data = exc.as_dict()
+        exc = drf_exceptions.ValidationError()
+    else:
+        data = None
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if data is None:
+        data = _shape(exc, response.data)
+    data.setdefault("fields", {})
+    response.data = data
+    return response
+
+
+def _shape(exc: Exception, detail: Any) -> dict[str, Any]:
+    if isinstance(exc, drf_exceptions.ValidationError):
+        fields: dict[str, list[str]] = {}
+        _flatten(detail, "", fields)
+        first = next(iter(fields.items()), ("", ["Invalid input."]))
+        message = f"{first[0]}: {first[1][0]}" if first[0] else first[1][0]
+        return {"code": "invalid", "message": message, "fields": fields}
+    code = getattr(getattr(exc, "detail", None), "code", None) or getattr(exc, "default_code", "error")
+    message = detail.get("detail", detail) if isinstance(detail, dict) else detail
+    return {"code": str(code), "message": str(message)}
+
+
+def _flatten(detail: Any, prefix: str, out: dict[str, list[str]]) -> None:
+    """Nested serializer errors to dotted paths: {"items.3.uscc": [...]}."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = "" if key == "non_field_errors" else str(key)
+            _flatten(value, f"{prefix}.{name}" if prefix and name else prefix or name, out)
+    elif isinstance(detail, list) and detail and not all(isinstance(item, str) for item in detail):
+        for index, value in enumerate(detail):
+            if value:
+                _flatten(value, f"{prefix}.{index}" if prefix else str(index), out)
+    else:
+        messages = detail if isinstance(detail, list) else [detail]
+        out.setdefault(prefix or "non_field_errors", []).extend(str(m) for m in messages)
 
 
 class PermissionDenied(ApplicationError):

@@ -18,6 +18,10 @@ _VIEW_ALL = [
     "penalties.view_scorehistory",
     "ledger.view_ledgerentry",
     "ledger.view_checkpoint",
+    "penalties.view_restrictionack",
+    "traders.view_webhookendpoint",
+    "api.view_webhookdelivery",
+    "api.view_webhookattempt",
 ]
 _OFFICER = _VIEW_ALL + [
     "traders.add_trader",
@@ -39,6 +43,12 @@ _SUPERVISOR = _OFFICER + [
     "penalties.add_policy",
     "penalties.change_policy",
     "penalties.activate_policy",
+    "traders.view_apikey",
+    "traders.add_apikey",
+    "traders.change_apikey",
+    "traders.add_webhookendpoint",
+    "traders.change_webhookendpoint",
+    "api.change_webhookdelivery",
 ]
 
 ROLES: dict[str, list[str]] = {

@@ -53,7 +53,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_api_key",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "creditledger.ledger",
+    "creditledger.api",
     "traders",
     "penalties",
 ]
@@ -279,10 +284,41 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = _typed("SESSION_COOKIE_AGE", env.int, 8 * 3600)
 X_FRAME_OPTIONS = "DENY"
 
-# --- REST framework ---------------------------------------------------------------------
+# --- REST framework / platform API -------------------------------------------------------
 REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["creditledger.api.auth.PlatformKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["creditledger.api.auth.IsPlatform"],
+    "DEFAULT_THROTTLE_CLASSES": ["creditledger.api.auth.PerKeyThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"apikey": env.str("API_THROTTLE_RATE", default="6000/min")},
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "creditledger.exceptions.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "creditledger platform API",
+    "DESCRIPTION": "Trader status, bulk lookups, the change feed, reports and acknowledgements.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# The header platforms send their key in: "Authorization: Api-Key <key>".
+API_KEY_CUSTOM_HEADER = None
+API_BULK_LIMIT = 1000
+WEBHOOK_MAX_ATTEMPTS = _typed("WEBHOOK_MAX_ATTEMPTS", env.int, 8)
+WEBHOOK_TIMEOUT_SECONDS = _typed("WEBHOOK_TIMEOUT_SECONDS", env.float, 10.0)
+# Endpoints on private, loopback or link-local addresses are refused unless allowed here
+# (tests allow loopback): a webhook must not become a way into the regulator's network.
+WEBHOOK_ALLOW_LOOPBACK = _typed("WEBHOOK_ALLOW_LOOPBACK", env.bool, False)
+WEBHOOK_ALLOW_PRIVATE = _typed("WEBHOOK_ALLOW_PRIVATE", env.bool, False)
 
 LOGGING = {
     "version": 1,

@@ -11,5 +11,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("ledger/", include("creditledger.ledger.urls")),
     path("penalties/", include("penalties.urls")),
+    path("api/", include("creditledger.api.urls")),
     path("admin/", admin.site.urls),
 ]

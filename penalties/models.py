@@ -400,3 +400,30 @@ class ScoreHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.score} {self.grade} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class RestrictionAck(models.Model):
+    """A platform's declaration that it enforced a measure on its shops of the trader."""
+
+    restriction = models.ForeignKey(
+        Restriction, models.PROTECT, related_name="acks", verbose_name=_("restriction")
+    )
+    platform = models.ForeignKey(
+        Platform, models.PROTECT, related_name="restriction_acks", verbose_name=_("platform")
+    )
+    acknowledged_at = models.DateTimeField(_("acknowledged at"))
+    enforced_at = models.DateTimeField(_("enforced at"))
+    note = models.CharField(_("note"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-acknowledged_at"]
+        verbose_name = _("acknowledgement")
+        verbose_name_plural = _("acknowledgements")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["restriction", "platform"], name="restrictionack_once_per_platform"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform_id} ack {self.restriction_id}"

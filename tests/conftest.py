@@ -95,3 +95,37 @@ def as_officer(officer):
 @pytest.fixture
 def as_supervisor(supervisor):
     return Actor.for_user(supervisor)
+
+
+# --- platform API -------------------------------------------------------------------------
+
+ALL_SCOPES = ["status:read", "shops:write", "reports:write"]
+
+
+@pytest.fixture
+def make_api_client(db):
+    """make_api_client(platform_code, scopes=...) -> an APIClient with a fresh key.
+
+    The client carries .api_key (the ApiKey row), .raw_key and .platform.
+    """
+    from rest_framework.test import APIClient
+
+    from traders.models import ApiKey
+
+    def _make(code: str = "taobao", scopes: list[str] | None = None) -> APIClient:
+        platform = factories.PlatformFactory(code=code, name=code.title())
+        api_key, raw_key = ApiKey.objects.create_key(
+            name=f"{code} test key", platform=platform, scopes=list(ALL_SCOPES if scopes is None else scopes)
+        )
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
+        client.api_key, client.raw_key, client.platform = api_key, raw_key, platform
+        return client
+
+    return _make
+
+
+@pytest.fixture
+def platform_client(make_api_client):
+    """A platform (taobao) with a key holding every scope."""
+    return make_api_client("taobao")

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from rest_framework_api_key.models import AbstractAPIKey
 
 from traders import uscc as uscc_rules
 from traders.regions import region_name
@@ -151,3 +152,61 @@ class Shop(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.platform_shop_id})"
+
+
+class ApiKey(AbstractAPIKey):
+    """A platform's credential. Only a hash is stored; the key is shown once, at creation."""
+
+    class Scope(models.TextChoices):
+        STATUS_READ = "status:read", _("read trader status and the change feed")
+        SHOPS_WRITE = "shops:write", _("declare shops and their operators")
+        REPORTS_WRITE = "reports:write", _("report suspected violations, acknowledge measures")
+
+    platform = models.ForeignKey(
+        Platform, models.PROTECT, related_name="api_keys", verbose_name=_("platform")
+    )
+    scopes = models.JSONField(_("scopes"), default=list)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class WebhookEndpoint(models.Model):
+    """Where a platform wants signed notices of its traders' measures and grades.
+
+    Two secrets during rotation: notices are signed with both, receivers accept either.
+    """
+
+    platform = models.ForeignKey(
+        Platform, models.PROTECT, related_name="webhook_endpoints", verbose_name=_("platform")
+    )
+    url = models.URLField(_("url"), max_length=500)
+    secret = models.CharField(_("signing secret"), max_length=100)
+    previous_secret = models.CharField(_("previous secret"), max_length=100, blank=True)
+    events = models.JSONField(_("events"), default=list, help_text=_("empty means every event"))
+    is_active = models.BooleanField(_("active"), default=True)
+    disabled_at = models.DateTimeField(_("disabled at"), null=True, blank=True)
+    disabled_reason = models.CharField(_("disabled because"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["platform", "id"]
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+
+    def __str__(self) -> str:
+        return self.url
