@@ -8,8 +8,11 @@ from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Q
+from django.utils import timezone
 
-from penalties.models import Restriction
+from penalties import scoring
+from penalties.models import UNLIFTED_STATES, Policy, Restriction, ScoreHistory, Violation
+from penalties.policy import PolicyRules
 from penalties.scoring import MAX_SCORE, ScoringRules, assess
 from penalties.scoring_sql import BulkScore, bulk_assessments, scored_violations
 from traders.models import Trader
@@ -77,3 +80,122 @@ def _all_scores(today: dt.date, rules: ScoringRules) -> dict[int, BulkScore]:
         assessment = assess(violations, today, rules)
         result[trader_id] = BulkScore(assessment.score, assessment.grade, assessment.total_deduction)
     return result
+
+
+# --- a trader's credit record, for the trader page ----------------------------------------
+
+
+@dataclass(frozen=True)
+class BreakdownLine:
+    """One violation's share of the score, with the violation it explains."""
+
+    violation: Violation
+    line: scoring.Line
+
+    @property
+    def points(self) -> int:
+        return self.line.points
+
+    @property
+    def age_days(self) -> int:
+        return self.line.age_days
+
+    @property
+    def weight(self) -> Decimal:
+        return scoring.to_decimal(self.line.weight, 3)
+
+    @property
+    def repeat(self) -> int:
+        return self.line.repeat
+
+    @property
+    def factor(self) -> Decimal:
+        return scoring.to_decimal(self.line.factor, 1)
+
+    @property
+    def deduction(self) -> Decimal:
+        return scoring.to_decimal(self.line.deduction)
+
+    @property
+    def expires_on(self) -> dt.date:
+        return self.line.expires_on
+
+
+@dataclass(frozen=True)
+class TraderBreakdown:
+    """Why the score is what it is, as of `as_of`, under the active policy."""
+
+    as_of: dt.date
+    policy: Policy
+    rules: PolicyRules
+    assessment: scoring.Assessment
+    lines: tuple[BreakdownLine, ...]
+    # Confirmed but past their validity: no deduction, though they still count as repeats.
+    expired: tuple[Violation, ...]
+
+    @property
+    def score(self) -> int:
+        return self.assessment.score
+
+    @property
+    def grade(self) -> str:
+        return self.assessment.grade
+
+
+def trader_breakdown(trader: Trader, as_of: dt.date | None = None) -> TraderBreakdown:
+    """Score, grade and per-violation breakdown, computed live exactly as trader_reassess
+    computes them: its query for the confirmed violations and its call of scoring.assess,
+    under the active policy. Two queries, however many violations the trader has."""
+    # The reassessment's own helpers, not a copy of them, so the page cannot drift from
+    # the stored score's arithmetic. Imported here: the services import this module.
+    from penalties.services.policies import active_policy
+    from penalties.services.restrictions import _assess, _confirmed
+
+    as_of = as_of or timezone.localdate()
+    policy, rules = active_policy()
+    violations = _confirmed(trader)
+    assessment = _assess(violations, as_of, rules)
+    by_id = {v.id: v for v in violations}
+    lines = tuple(BreakdownLine(by_id[line.violation_id], line) for line in assessment.breakdown)
+    counted = {line.violation_id for line in assessment.breakdown}
+    expired = sorted(
+        (v for v in violations if v.id not in counted and v.occurred_on <= as_of),
+        key=lambda v: (v.occurred_on, v.id),
+        reverse=True,
+    )
+    return TraderBreakdown(
+        as_of=as_of,
+        policy=policy,
+        rules=rules,
+        assessment=assessment,
+        lines=lines,
+        expired=tuple(expired),
+    )
+
+
+def trader_score_history(trader: Trader, limit: int = 366) -> list[ScoreHistory]:
+    """The newest `limit` score changes, oldest first (one query)."""
+    newest = ScoreHistory.objects.filter(trader=trader).order_by("-at", "-id")[:limit]
+    return list(reversed(newest))
+
+
+@dataclass(frozen=True)
+class TraderMeasures:
+    proposed: list[Restriction]
+    active: list[Restriction]
+    past: list[Restriction]  # lifted or withdrawn, newest first, at most the limit
+    more_past: bool  # older ones exist beyond the limit
+
+
+def trader_measures(trader: Trader, past_limit: int = 20) -> TraderMeasures:
+    """Proposed, active and the newest past measures of a trader (two queries)."""
+    base = Restriction.objects.filter(trader=trader).select_related("created_by")
+    # At most one unlifted measure per kind (a database constraint): a short list.
+    unlifted = list(base.filter(state__in=UNLIFTED_STATES).order_by("-noticed_at", "-id"))
+    past = list(base.exclude(state__in=UNLIFTED_STATES).order_by("-noticed_at", "-id")[: past_limit + 1])
+    return TraderMeasures(
+        proposed=[r for r in unlifted if r.state == Restriction.State.PROPOSED],
+        active=[r for r in unlifted if r.state == Restriction.State.ACTIVE],
+        past=past[:past_limit],
+        more_past=len(past) > past_limit,
+    )

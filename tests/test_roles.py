@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from creditledger.ledger.models import LedgerEntry
-from penalties.models import Violation
+from penalties.models import Policy, Restriction, Violation
 from tests import factories
 from traders.models import Trader
 
@@ -25,6 +25,8 @@ LISTS = [
     "admin:penalties_violation_changelist",
     "admin:penalties_violationtype_changelist",
     "admin:penalties_evidence_changelist",
+    "admin:penalties_restriction_changelist",
+    "admin:penalties_policy_changelist",
     "admin:ledger_ledgerentry_changelist",
     "admin:ledger_checkpoint_changelist",
 ]
@@ -34,6 +36,15 @@ ADD_PAGES = [
     "admin:traders_platform_add",
     "admin:penalties_violation_add",
     "admin:penalties_violationtype_add",
+    "admin:penalties_restriction_add",
+    "admin:penalties_policy_add",
+]
+# Measures and policies are the supervisor's: an officer only reads them.
+SUPERVISOR_ADD_PAGES = [
+    "admin:penalties_restriction_add",
+    "admin:penalties_policy_add",
+    "admin:penalties_violationtype_add",
+    "admin:traders_platform_add",
 ]
 
 
@@ -41,6 +52,16 @@ ADD_PAGES = [
 def some_rows():
     shop = factories.ShopFactory()
     factories.ViolationFactory(trader=shop.trader, shop=shop)
+    now = timezone.now()
+    Restriction.objects.create(
+        trader=shop.trader,
+        measure="warning",
+        state="active",
+        basis="manual",
+        reasons={"basis": "manual", "statement": "警示", "violations": []},
+        noticed_at=now,
+        starts_at=now,
+    )
 
 
 def _confirm(client, *violations, action: str = "confirm_selected", **extra):
@@ -62,6 +83,47 @@ def _status(violation: Violation) -> str:
 def test_every_role_views_every_list(client, request, some_rows, role, url_name):
     client.force_login(request.getfixturevalue(role))
     assert client.get(reverse(url_name)).status_code == 200
+
+
+@pytest.mark.parametrize("role", ["officer", "supervisor", "auditor"])
+def test_every_role_views_a_trader_a_measure_and_a_policy(client, request, some_rows, role):
+    client.force_login(request.getfixturevalue(role))
+    pages = [
+        reverse("admin:traders_trader_change", args=[Trader.objects.get().pk]),
+        reverse("admin:penalties_restriction_change", args=[Restriction.objects.get().pk]),
+        reverse("admin:penalties_policy_change", args=[Policy.objects.get().pk]),
+    ]
+    for url in pages:
+        assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("url_name", SUPERVISOR_ADD_PAGES)
+def test_an_officer_gets_403_on_the_supervisors_add_pages(client, officer, url_name):
+    client.force_login(officer)
+    assert client.get(reverse(url_name)).status_code == 403
+    assert client.post(reverse(url_name), {}).status_code == 403
+
+
+@pytest.mark.parametrize("url_name", SUPERVISOR_ADD_PAGES)
+def test_a_supervisor_opens_every_add_page(client, supervisor, url_name):
+    client.force_login(supervisor)
+    assert client.get(reverse(url_name)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("role", "url_name"),
+    [
+        ("officer", "admin:penalties_restriction_changelist"),
+        ("auditor", "admin:penalties_restriction_changelist"),
+        ("officer", "admin:penalties_policy_changelist"),
+        ("auditor", "admin:penalties_policy_changelist"),
+    ],
+)
+def test_officers_and_auditors_are_offered_no_measure_or_policy_action(
+    client, request, some_rows, role, url_name
+):
+    client.force_login(request.getfixturevalue(role))
+    assert client.get(reverse(url_name)).context["action_form"] is None
 
 
 @pytest.mark.parametrize("url_name", [*LISTS, *ADD_PAGES])

@@ -161,7 +161,20 @@ class TraderAdmin(BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
         ),
         (
             _("Credit"),
-            {"fields": ("score", "grade", "status", "assessed_at", "version", "needs_reassessment")},
+            {
+                # "credit": the change-form template draws the credit record (breakdown,
+                # score history, measures) right after this fieldset.
+                "classes": ("credit",),
+                "fields": (
+                    "score",
+                    "grade",
+                    "status",
+                    "assessed_at",
+                    "grade_since",
+                    "version",
+                    "needs_reassessment",
+                ),
+            },
         ),
         (
             _("Registration"),
