@@ -107,6 +107,8 @@ class PolicyRules:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PolicyRules:
         """Validate and build; raise PolicyError naming the field that is wrong."""
+        if not isinstance(data, Mapping):
+            raise PolicyError("rules", "must be an object")
         cutoffs = _cutoffs(data.get("cutoffs"))
         grade_measures = data.get("grade_measures")
         if not isinstance(grade_measures, Mapping) or set(grade_measures) != set(GRADES):
@@ -119,7 +121,10 @@ class PolicyRules:
             raise PolicyError("notice_days", f"must give days for each of {MEASURES}")
         for measure, days in notice.items():
             _non_negative_int(f"notice_days.{measure}", days)
-        escalations = tuple(_escalation(i, rule) for i, rule in enumerate(data.get("escalations") or []))
+        raw_escalations = data.get("escalations") or []
+        if not isinstance(raw_escalations, (list, tuple)):
+            raise PolicyError("escalations", "must be a list of rules")
+        escalations = tuple(_escalation(i, rule) for i, rule in enumerate(raw_escalations))
         codes = [rule.code for rule in escalations]
         if len(codes) != len(set(codes)):
             raise PolicyError("escalations", "rule codes must be unique")

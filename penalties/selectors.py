@@ -13,9 +13,42 @@ from django.utils import timezone
 from penalties import scoring
 from penalties.models import UNLIFTED_STATES, Policy, Restriction, ScoreHistory, Violation
 from penalties.policy import PolicyRules
-from penalties.scoring import MAX_SCORE, ScoringRules, assess
+from penalties.scoring import MAX_SCORE, ScoringRules, assess, grade_for
 from penalties.scoring_sql import BulkScore, bulk_assessments, scored_violations
 from traders.models import Trader
+
+
+def active_policy() -> tuple[Policy, PolicyRules]:
+    policy = Policy.objects.get(is_active=True)
+    return policy, PolicyRules.from_dict(policy.rules)
+
+
+def confirmed_violations(trader: Trader) -> list[Violation]:
+    """The violations that count for the score, with their types: one query."""
+    return list(
+        Violation.objects.filter(trader=trader, status=Violation.Status.CONFIRMED)
+        .select_related("type")
+        .order_by()
+    )
+
+
+def assess_violations(violations: list[Violation], today: dt.date, rules: PolicyRules) -> scoring.Assessment:
+    """scoring.assess over model rows under a policy: what the reassessment and the trader
+    page both use, so the page cannot drift from the stored score's arithmetic."""
+    scored = [
+        scoring.ScoredViolation(
+            v.id,
+            v.occurred_on,
+            v.recorded_at,
+            v.type.category,
+            v.type.points,
+            v.type.validity_days,
+            v.type.code,
+        )
+        for v in violations
+    ]
+    scoring_rules = scoring.ScoringRules(cutoffs=rules.cutoffs, points_by_type=rules.points_overrides)
+    return scoring.assess(scored, today, scoring_rules)
 
 
 def due_restriction_trader_ids(now: dt.datetime, limit: int | None = None) -> list[int]:
@@ -64,7 +97,9 @@ def nightly_candidates(
     rescore, full = [], []
     stored = Trader.objects.order_by("pk").values_list("pk", "score", "grade", "needs_reassessment")
     for pk, score, grade, flagged in stored.iterator(chunk_size=5000):
-        new = computed.get(pk) or BulkScore(MAX_SCORE, rules.cutoffs[0][0], Decimal("0.00"))
+        new = computed.get(pk) or BulkScore(
+            MAX_SCORE, grade_for(MAX_SCORE, rules.cutoffs, rules.lowest_grade), Decimal("0.00")
+        )
         if flagged or pk in due or new.grade != grade:
             full.append(pk)
         elif new.score != score:
@@ -146,15 +181,10 @@ def trader_breakdown(trader: Trader, as_of: dt.date | None = None) -> TraderBrea
     """Score, grade and per-violation breakdown, computed live exactly as trader_reassess
     computes them: its query for the confirmed violations and its call of scoring.assess,
     under the active policy. Two queries, however many violations the trader has."""
-    # The reassessment's own helpers, not a copy of them, so the page cannot drift from
-    # the stored score's arithmetic. Imported here: the services import this module.
-    from penalties.services.policies import active_policy
-    from penalties.services.restrictions import _assess, _confirmed
-
     as_of = as_of or timezone.localdate()
     policy, rules = active_policy()
-    violations = _confirmed(trader)
-    assessment = _assess(violations, as_of, rules)
+    violations = confirmed_violations(trader)
+    assessment = assess_violations(violations, as_of, rules)
     by_id = {v.id: v for v in violations}
     lines = tuple(BreakdownLine(by_id[line.violation_id], line) for line in assessment.breakdown)
     counted = {line.violation_id for line in assessment.breakdown}

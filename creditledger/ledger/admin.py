@@ -210,6 +210,8 @@ SUBJECT_ADMIN_URLS = {
     "platform": "admin:traders_platform_change",
     "violation": "admin:penalties_violation_change",
     "evidence": "admin:penalties_evidence_change",
+    "restriction": "admin:penalties_restriction_change",
+    "policy": "admin:penalties_policy_change",
 }
 
 

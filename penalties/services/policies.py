@@ -11,12 +11,8 @@ from creditledger.ledger.actors import Actor
 from creditledger.ledger.services import ledger_append
 from penalties.models import Policy
 from penalties.policy import PolicyError, PolicyRules
+from penalties.selectors import active_policy  # noqa: F401  (re-exported)
 from traders.models import Trader
-
-
-def active_policy() -> tuple[Policy, PolicyRules]:
-    policy = Policy.objects.get(is_active=True)
-    return policy, PolicyRules.from_dict(policy.rules)
 
 
 def _validated(rules: dict) -> dict:

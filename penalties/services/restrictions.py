@@ -18,9 +18,8 @@ from creditledger.ledger.services import Entry, ledger_append_many
 from penalties import scoring
 from penalties.measures import Fact, Wanted, rule_triggers
 from penalties.models import UNLIFTED_STATES, Restriction, ScoreHistory, Violation
-from penalties.policy import MEASURE_RANK, MEASURES, PolicyRules
-from penalties.selectors import Rescore
-from penalties.services.policies import active_policy
+from penalties.policy import MEASURE_RANK, MEASURES
+from penalties.selectors import Rescore, active_policy, assess_violations, confirmed_violations
 from traders.models import Trader
 
 REASSESS = Actor.system("reassess")
@@ -62,31 +61,6 @@ def restriction_payload(restriction: Restriction, trader: Trader) -> dict:
         "lifted_reason": restriction.lifted_reason,
         "note": restriction.lift_note,
     }
-
-
-def _confirmed(trader: Trader) -> list[Violation]:
-    return list(
-        Violation.objects.filter(trader=trader, status=Violation.Status.CONFIRMED)
-        .select_related("type")
-        .order_by()
-    )
-
-
-def _assess(violations: list[Violation], today: dt.date, rules: PolicyRules) -> scoring.Assessment:
-    scored = [
-        scoring.ScoredViolation(
-            v.id,
-            v.occurred_on,
-            v.recorded_at,
-            v.type.category,
-            v.type.points,
-            v.type.validity_days,
-            v.type.code,
-        )
-        for v in violations
-    ]
-    scoring_rules = scoring.ScoringRules(cutoffs=rules.cutoffs, points_by_type=rules.points_overrides)
-    return scoring.assess(scored, today, scoring_rules)
 
 
 def _facts(violations: list[Violation]) -> list[Fact]:
@@ -231,9 +205,9 @@ def trader_reassess(
     today = timezone.localdate(now)
     trader = Trader.objects.select_for_update().get(pk=trader.pk if isinstance(trader, Trader) else trader)
     policy, rules = active_policy()
-    violations = _confirmed(trader)
+    violations = confirmed_violations(trader)
     by_id = {v.id: v for v in violations}
-    assessment = _assess(violations, today, rules)
+    assessment = assess_violations(violations, today, rules)
     outcome = Outcome(trader=trader, assessment=assessment)
 
     old_score, old_grade = trader.score, trader.grade
@@ -463,6 +437,17 @@ def restriction_lift(
         raise ApplicationError(
             f"A {r.state} measure cannot be lifted.", field="state", code="invalid_transition", value=r.state
         )
+    if reason == Reason.REPAIRED and r.measure == Restriction.Measure.BLACKLISTED:
+        _, rules = active_policy()
+        earliest = (r.starts_at or r.noticed_at) + dt.timedelta(days=rules.blacklist_min_days)
+        if now < earliest:
+            raise ApplicationError(
+                f"A blacklisting can be repaired from {timezone.localdate(earliest).isoformat()} on "
+                f"({rules.blacklist_min_days} days after it took effect).",
+                field="reason",
+                code="too_early_for_repair",
+                value=reason,
+            )
     _lift(r, now, reason, note)
     _record_change(actor, trader, "restriction.lifted", r, now)
     return r

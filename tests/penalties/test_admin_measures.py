@@ -544,7 +544,7 @@ def test_a_supervisor_drafts_and_activates_a_policy(client, supervisor):
         # The service's rule, on the field: cut-offs must fall from A to C.
         ({"cutoffs": [["A", 700], ["B", 750], ["C", 600]]}, "cutoffs"),
         # A shape the validator cannot read is a field error too, not a server error.
-        ({"escalations": 5}, "shape"),
+        ({"escalations": 5}, "escalations"),
     ],
 )
 def test_invalid_rules_are_a_field_error_and_write_nothing(client, supervisor, change, message):

@@ -314,3 +314,30 @@ def test_the_bulk_rescore_path_is_taken_when_only_the_score_moves(decide):
     assert entry.actor == "system:reassess"
     assert ScoreHistory.objects.filter(trader=trader).count() == 2
     assert not trader_reassess(trader=trader, now=now + 30 * DAY).changed
+
+
+def test_a_blacklisting_is_repaired_only_after_the_policys_minimum(trader, supervisor):
+    now = timezone.now()
+    actor = Actor.for_user(supervisor)
+    blacklisting = restriction_impose(
+        actor=actor, trader=trader, measure="blacklisted", reason="严重失信", duration_days=1095, now=now
+    )
+    trader_reassess(trader=trader, now=now + 6 * DAY)
+    with pytest.raises(Exception) as info:
+        restriction_lift(
+            actor=actor, restriction=blacklisting, note="已整改", reason="repaired", now=now + 100 * DAY
+        )
+    assert info.value.code == "too_early_for_repair"
+    lifted = restriction_lift(
+        actor=actor, restriction=blacklisting, note="已整改", reason="repaired", now=now + 400 * DAY
+    )
+    assert (lifted.state, lifted.lifted_reason) == ("lifted", "repaired")
+
+
+@pytest.mark.parametrize("rules", [[], {"cutoffs": "x"}, {"escalations": 5}])
+def test_malformed_policy_rules_are_a_field_error_not_a_crash(supervisor, rules):
+    from penalties.services import policy_create
+
+    with pytest.raises(Exception) as info:
+        policy_create(actor=Actor.for_user(supervisor), name="坏的", rules=rules)
+    assert info.value.code == "invalid_policy"
