@@ -258,6 +258,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=18, minute=30),
         "options": {"expires": 6 * 3600},
     },
+    "webhooks-dispatch": {
+        "task": "creditledger.api.tasks.webhooks_dispatch",
+        "schedule": 10.0,
+        "options": {"expires": 10},
+    },
 }
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {

@@ -76,3 +76,15 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} {self.status_code or self.error}"
+
+
+class WebhookCursor(models.Model):
+    """How far the dispatcher has turned committed ledger entries into deliveries: every
+    entry up to `seq` has been looked at. One row (name "ledger")."""
+
+    name = models.CharField(max_length=40, unique=True)
+    seq = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.seq}"
