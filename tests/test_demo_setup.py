@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import call_command
+
+from penalties.models import Violation
+from traders.models import Trader
+
+pytestmark = pytest.mark.django_db
+
+LOGIN_LINE = re.compile(r"^  (\S+) +(\S+) +(Officer|Supervisor|Auditor) ", re.MULTILINE)
+ROLES = {"officer": "Officer", "officer2": "Officer", "supervisor": "Supervisor", "auditor": "Auditor"}
+
+
+@pytest.fixture
+def demo_settings(settings, tmp_path):
+    settings.DEBUG = True  # what `make run` sets
+    settings.VAR_DIR = tmp_path
+    # Hashing strength is not under test here; the default hasher makes each login ~0.3 s.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return settings
+
+
+def demo_setup(*args: str) -> str:
+    out = io.StringIO()
+    call_command("demo_setup", "--traders", "6", "--violations", "20", *args, stdout=out)
+    return out.getvalue()
+
+
+def printed_logins(output: str) -> dict[str, tuple[str, str]]:
+    return {username: (password, role) for username, password, role in LOGIN_LINE.findall(output)}
+
+
+def test_it_creates_one_staff_login_per_role_in_its_group(demo_settings):
+    logins = printed_logins(demo_setup())
+    assert {username: role for username, (_, role) in logins.items()} == ROLES
+    for username, (password, role) in logins.items():
+        user = get_user_model().objects.get(username=username)
+        assert user.is_staff and user.is_active and not user.is_superuser
+        assert list(user.groups.values_list("name", flat=True)) == [role]
+        assert authenticate(username=username, password=password) == user
+
+
+def test_it_seeds_an_empty_database(demo_settings):
+    output = demo_setup()
+    assert Trader.objects.count() == 6
+    assert Violation.objects.count() == 20
+    assert "seed_demo: 6 traders" in output
+
+
+def test_it_is_idempotent(demo_settings):
+    first = printed_logins(demo_setup())
+    users = get_user_model().objects.count()
+    output = demo_setup()
+    assert printed_logins(output) == first
+    assert "no demo data seeded" in output
+    assert Trader.objects.count() == 6
+    assert get_user_model().objects.count() == users
+    assert output.count("[ok]") == len(ROLES)
+
+
+def test_it_repairs_a_login_someone_changed(demo_settings):
+    password = printed_logins(demo_setup())["officer"][0]
+    officer = get_user_model().objects.get(username="officer")
+    officer.set_password("changed in the admin")
+    officer.is_superuser = True
+    officer.save()
+    officer.groups.clear()
+    output = demo_setup()
+    assert "[repaired]" in output
+    officer.refresh_from_db()
+    assert not officer.is_superuser
+    assert list(officer.groups.values_list("name", flat=True)) == ["Officer"]
+    assert authenticate(username="officer", password=password) == officer
+
+
+def test_it_keeps_the_logins_in_an_owner_only_file(demo_settings, tmp_path):
+    logins = printed_logins(demo_setup())
+    path = tmp_path / "demo-logins.txt"
+    assert path.stat().st_mode & 0o777 == 0o600
+    text = path.read_text(encoding="utf-8")
+    for username, (password, role) in logins.items():
+        assert f"{username}\t{password}\t{role}" in text
+
+
+def test_it_does_nothing_when_debug_is_off(demo_settings, tmp_path):
+    demo_settings.DEBUG = False
+    output = demo_setup()
+    assert "DEBUG is off" in output and "--force" in output
+    assert not get_user_model().objects.filter(username__in=ROLES).exists()
+    assert not Trader.objects.exists()
+    assert not (tmp_path / "demo-logins.txt").exists()
+
+
+def test_force_sets_up_the_demo_with_debug_off(demo_settings):
+    demo_settings.DEBUG = False
+    logins = printed_logins(demo_setup("--force"))
+    assert set(logins) == set(ROLES)
+    assert Trader.objects.count() == 6
+
+
+def test_each_printed_login_opens_the_admin(demo_settings, client):
+    for username, (password, _) in printed_logins(demo_setup()).items():
+        assert client.login(username=username, password=password), username
+        assert client.get("/admin/").status_code == 200, username
+        client.logout()
