@@ -3,7 +3,9 @@ that writes its ledger entry. Split by concern; import from here."""
 
 from __future__ import annotations
 
+from penalties.services.acks import restriction_acknowledge
 from penalties.services.policies import active_policy, policy_activate, policy_create
+from penalties.services.reports import report_submit
 from penalties.services.restrictions import (
     restriction_impose,
     restriction_lift,
@@ -23,6 +25,8 @@ __all__ = [
     "evidence_attach",
     "policy_activate",
     "policy_create",
+    "report_submit",
+    "restriction_acknowledge",
     "restriction_impose",
     "restriction_lift",
     "restriction_withdraw",
