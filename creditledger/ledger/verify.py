@@ -28,7 +28,7 @@ BODY_MISMATCH = "column/body mismatch"
 BAD_SIGNATURE = "bad checkpoint signature"
 CHECKPOINT_MISMATCH = "checkpoint mismatch"
 
-BATCH_SIZE = 5000
+BATCH_SIZE = 2000  # rows per query: about 10 MB of Python objects at a time
 _ZERO = dt.timedelta(0)
 ENTRY_COLUMNS = (
     "seq",
@@ -172,6 +172,7 @@ def _entries(start: int, stop: int, batch_size: int) -> Iterator[tuple]:
                 return
             high = following - 1
         yield from batch
+        del batch  # let it go before the next window arrives
         low = high
 
 
