@@ -14,6 +14,7 @@ STATUS_ACTIONS = (
     "violation.confirmed",
     "violation.overturned",
     "score.changed",
+    "trader.status_changed",
     "restriction.proposed",
     "restriction.applied",
     "restriction.withdrawn",

@@ -1,0 +1,110 @@
+"""Platform API keys in the admin: supervisors issue and revoke them.
+
+The full key is shown once, on the page that answers the creation (never stored, never
+put in a message or cookie); only its SHA-512 hash is kept. A key is never edited or
+deleted: it is revoked, and the row stays as the record of who could call the API.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Q
+from django.db.models.functions import Coalesce
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from rest_framework_api_key.models import APIKey as LibraryAPIKey
+
+from traders.models import ApiKey, Platform
+
+# The library registers its own, platform-less key model; ours replaces it.
+if admin.site.is_registered(LibraryAPIKey):
+    admin.site.unregister(LibraryAPIKey)
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        label=_("scopes"), choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ("name", "platform", "scopes", "expiry_date")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "platform" in self.fields:  # the view-only page of an issued key has no fields
+            self.fields["platform"].queryset = Platform.objects.filter(is_active=True)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    form = ApiKeyCreateForm
+    list_display = ("prefix", "name", "platform", "scope_list", "created", "last_used_at", "revoked_at")
+    list_filter = ("platform", ("revoked_at", admin.EmptyFieldListFilter))
+    list_select_related = ("platform",)
+    search_fields = ("prefix", "name", "platform__code", "platform__name")
+    actions = ["revoke"]
+    view_fields = (
+        "prefix",
+        "name",
+        "platform",
+        "scope_list",
+        "created",
+        "created_by",
+        "expiry_date",
+        "last_used_at",
+        "revoked_at",
+    )
+
+    @admin.display(description=_("scopes"))
+    def scope_list(self, obj: ApiKey) -> str:
+        return ", ".join(obj.scopes)
+
+    def get_fields(self, request, obj=None):
+        return ApiKeyCreateForm.Meta.fields if obj is None else self.view_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.view_fields
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # An issued key is only viewed; the change permission is what the revoke action needs.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj: ApiKey, form, change: bool) -> None:
+        if change:  # unreachable: the change page is read-only
+            raise PermissionError("API keys are not edited")
+        obj.created_by = request.user
+        obj.raw_key = ApiKey.objects.assign_key(obj)
+        obj.save()
+
+    def response_add(self, request, obj: ApiKey, post_url_continue=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("API key issued"),
+            "api_key": obj,
+            "raw_key": obj.raw_key,
+        }
+        response = TemplateResponse(request, "admin/api/apikey/key_created.html", context)
+        add_never_cache_headers(response)
+        response["Cache-Control"] += ", no-store"
+        return response
+
+    @admin.action(description=_("Revoke the selected keys"), permissions=["change"])
+    def revoke(self, request, queryset) -> None:
+        revoked = queryset.filter(Q(revoked=False) | Q(revoked_at__isnull=True)).update(
+            revoked=True, revoked_at=Coalesce("revoked_at", timezone.now())
+        )
+        self.message_user(
+            request, ngettext("%d key revoked.", "%d keys revoked.", revoked) % revoked, level="success"
+        )
+
+
+from creditledger.api import admin_webhooks  # noqa: E402, F401

@@ -1,0 +1,59 @@
+"""OpenAPI pieces every API view shares: the Api-Key security scheme and the error answers.
+
+Imported by the view modules, so drf-spectacular sees the extension before it builds the
+schema.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+from creditledger.api.serializers_read import ErrorSerializer
+
+
+class PlatformKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "creditledger.api.auth.PlatformKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "Send `Authorization: Api-Key <key>`. A key belongs to one platform and "
+            "holds scopes (`status:read`, `shops:write`, `reports:write`).",
+        }
+
+
+_DESCRIPTIONS = {
+    400: "Bad input: `fields` names each input at fault.",
+    401: "No key, an unknown key, or a revoked or expired key.",
+    403: "The key lacks the scope this call needs.",
+    404: "Not found.",
+    429: "Too many requests for this key: wait `Retry-After` seconds.",
+}
+
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    response=[429],
+    description="Seconds to wait before the next call.",
+)
+
+
+def errors(*statuses: int, **descriptions: str) -> dict[int, OpenApiResponse]:
+    """Error responses for `extend_schema(responses=...)`, all in the one error shape.
+
+    401 and 429 are always included: every call needs a key and every key is throttled.
+    Override a description with e.g. `errors(404, e404="No trader with this code.")`.
+    """
+    wanted = sorted({*statuses, 401, 429})
+    return {
+        status: OpenApiResponse(
+            ErrorSerializer, description=descriptions.get(f"e{status}", _DESCRIPTIONS[status])
+        )
+        for status in wanted
+    }

@@ -1,0 +1,348 @@
+"""Request and response shapes of the read side of the platform API.
+
+Output serializers read rows prepared by creditledger.api.selectors (which attach
+`measures` and `platform_shops`); they never query. They are the documented contract (the
+OpenAPI schema is built from them); the frequent answers are rendered by the plain
+functions at the end of this module, which give the same JSON faster.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from creditledger.ledger.models import Checkpoint, LedgerEntry
+from penalties.models import Restriction
+from traders.models import Shop, Trader
+
+BIGINT_MAX = 2**63 - 1
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every 4xx answer (creditledger.exceptions.api_exception_handler)."""
+
+    code = serializers.CharField(help_text="A stable machine-readable name of the rule that failed.")
+    message = serializers.CharField(help_text="What went wrong, for a person.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text='Messages per input field, by dotted path ("codes", "items.3.uscc").',
+    )
+
+
+# --- trader status --------------------------------------------------------------------------
+
+
+class MeasureSerializer(serializers.ModelSerializer):
+    reason_code = serializers.SerializerMethodField(
+        help_text="The rule behind the measure (e.g. `grade-C`, `grave-violation`), or `manual`."
+    )
+    reasons = serializers.DictField(
+        read_only=True,
+        help_text="The statement of reasons the trader was given: basis, rule, policy version, "
+        "score, grade and the violations behind the measure (for a manual measure, the "
+        "supervisor's statement).",
+    )
+
+    class Meta:
+        model = Restriction
+        fields = [
+            "id",
+            "measure",
+            "state",
+            "basis",
+            "reason_code",
+            "policy_version",
+            "noticed_at",
+            "objection_deadline",
+            "starts_at",
+            "ends_at",
+            "reasons",
+        ]
+        read_only_fields = fields
+
+    def get_reason_code(self, restriction: Restriction) -> str:
+        return restriction.rule_code or restriction.basis
+
+
+class ShopSerializer(serializers.ModelSerializer):
+    # Not format "uri": a shop declared without a URL has the empty string.
+    url = serializers.CharField(read_only=True, help_text="The shop's URL, or empty.")
+
+    class Meta:
+        model = Shop
+        fields = ["platform_shop_id", "name", "url", "opened_on", "closed_on"]
+        read_only_fields = fields
+
+
+class TraderStatusSerializer(serializers.ModelSerializer):
+    kind_label = serializers.CharField(read_only=True, help_text="The entity kind, from the code.")
+    region_name = serializers.CharField(read_only=True, help_text="The region, from the code.")
+    measures = MeasureSerializer(
+        many=True, read_only=True, help_text="Proposed and active measures, oldest notice first."
+    )
+    shops = ShopSerializer(
+        many=True,
+        read_only=True,
+        source="platform_shops",
+        help_text="This trader's shops on the caller's platform (never another platform's).",
+    )
+
+    class Meta:
+        model = Trader
+        fields = [
+            "uscc",
+            "name",
+            "kind",
+            "kind_label",
+            "region",
+            "region_name",
+            "score",
+            "grade",
+            "status",
+            "version",
+            "assessed_at",
+            "measures",
+            "shops",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {
+            "status": {"help_text": "The heaviest measure in force, or `normal`."},
+            "version": {"help_text": "Goes up on every change of status, score, grade or measures."},
+        }
+
+
+class ShopQuerySerializer(serializers.Serializer):
+    shop = serializers.CharField(max_length=64, help_text="Your platform's id of the shop.")
+
+
+# --- bulk lookup ----------------------------------------------------------------------------
+
+
+class LookupRequestSerializer(serializers.Serializer):
+    codes = serializers.ListField(
+        child=serializers.CharField(max_length=64, allow_blank=True, trim_whitespace=False),
+        required=False,
+        default=list,
+        help_text="Unified social credit codes; lower case and spaces are accepted.",
+    )
+    shop_ids = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        default=list,
+        help_text="Your platform's shop ids.",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        total = len(attrs["codes"]) + len(attrs["shop_ids"])
+        limit = settings.API_BULK_LIMIT
+        field = "codes" if attrs["codes"] else "shop_ids"
+        if total == 0:
+            raise serializers.ValidationError({"codes": ["Send at least one code or shop id."]})
+        if total > limit:
+            raise serializers.ValidationError(
+                {field: [f"At most {limit} codes and shop ids in one call; got {total}."]}
+            )
+        return attrs
+
+
+class LookupErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="The code rule that failed, e.g. `uscc_check`.")
+    message = serializers.CharField()
+
+
+class LookupItemSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["code", "shop_id"])
+    input = serializers.CharField(help_text="The code (normalised when valid) or the shop id.")
+    result = serializers.ChoiceField(choices=["found", "not_found", "invalid"])
+    trader = TraderStatusSerializer(allow_null=True)
+    error = LookupErrorSerializer(allow_null=True)
+
+
+class LookupResponseSerializer(serializers.Serializer):
+    results = LookupItemSerializer(many=True, help_text="One per input: codes first, then shop ids.")
+    found = serializers.IntegerField()
+    not_found = serializers.IntegerField()
+    invalid = serializers.IntegerField()
+
+
+# --- change feed ----------------------------------------------------------------------------
+
+
+class ChangesQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(
+        min_value=0, max_value=BIGINT_MAX, default=0, help_text="The last seq you have seen (0 to start)."
+    )
+    limit = serializers.IntegerField(
+        min_value=1, max_value=1000, default=100, help_text="How many entries at most (1-1000)."
+    )
+
+
+class SubjectSerializer(serializers.Serializer):
+    type = serializers.CharField(source="subject_type")
+    id = serializers.CharField(source="subject_id")
+
+
+# Entries that record one platform's own dealings (its shop declarations, its enforcement
+# acknowledgements): other platforms see that they happened, not what they say.
+PLATFORM_PRIVATE_ACTIONS = frozenset({"shop.registered", "restriction.acknowledged"})
+
+
+class FeedEntrySerializer(serializers.ModelSerializer):
+    """Needs context["platform"]: the caller's Platform."""
+
+    trader = serializers.SerializerMethodField(
+        help_text="The trader's code; null for entries about no trader."
+    )
+    subject = SubjectSerializer(source="*")
+    payload = serializers.SerializerMethodField(
+        help_text="The entry's payload as it was recorded (and hashed) in the ledger; empty when withheld."
+    )
+    payload_withheld = serializers.SerializerMethodField(
+        help_text="True for another platform's shop declaration or acknowledgement: you see that "
+        "it happened, not its content."
+    )
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["seq", "at", "action", "trader", "subject", "payload", "payload_withheld"]
+        read_only_fields = fields
+
+    def get_trader(self, entry: LedgerEntry) -> str | None:
+        return entry.trader_uscc or None
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_payload(self, entry: LedgerEntry) -> dict:
+        return {} if self.get_payload_withheld(entry) else entry.payload
+
+    def get_payload_withheld(self, entry: LedgerEntry) -> bool:
+        return payload_withheld(entry, self.context["platform"])
+
+
+def payload_withheld(entry: LedgerEntry, platform) -> bool:
+    if entry.action not in PLATFORM_PRIVATE_ACTIONS:
+        return False
+    # Fail closed: such an entry that does not name the caller's platform is withheld.
+    return entry.payload.get("platform") != platform.code
+
+
+class FeedSerializer(serializers.Serializer):
+    entries = FeedEntrySerializer(many=True)
+    next = serializers.IntegerField(
+        help_text="Pass as `after` next time: the last seq returned, or your `after` when none were."
+    )
+    has_more = serializers.BooleanField(help_text="More entries are waiting: ask again at once.")
+
+
+# --- ledger ---------------------------------------------------------------------------------
+
+
+class PublicKeySerializer(serializers.Serializer):
+    algorithm = serializers.CharField()
+    public_key = serializers.CharField(help_text="The raw Ed25519 public key, base64.")
+    verifier_key = serializers.CharField(help_text="The signed-note verifier key: name+keyhash+base64 key.")
+    key_id = serializers.CharField(help_text="The 4-byte key hash, hex.")
+    origin = serializers.CharField(help_text="The checkpoint origin line, also the key's name.")
+
+
+class CheckpointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Checkpoint
+        fields = ["seq", "hash", "at", "origin", "key_id", "note"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "seq": {"help_text": "The ledger's size: entries 1..seq are covered."},
+            "hash": {"help_text": "The hash of entry `seq` (hex), the chain head."},
+            "note": {"help_text": "The signed note, byte for byte (C2SP tlog-checkpoint)."},
+        }
+
+
+# --- the hot paths --------------------------------------------------------------------------
+# Status lookups and feed pages are the API's most frequent answers. Building a
+# ModelSerializer's fields costs more than the lookup's queries, so these functions render
+# the same JSON directly. tests/api/test_read.py checks them against the serializers
+# above, and the schemathesis test checks every answer against the schema.
+
+_DATETIME = serializers.DateTimeField()  # the same formatting and time zone as the serializers
+
+
+def _when(value) -> str | None:
+    return None if value is None else _DATETIME.to_representation(value)
+
+
+def _day(value) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def measure_data(restriction: Restriction) -> dict:
+    r = restriction
+    return {
+        "id": r.pk,
+        "measure": r.measure,
+        "state": r.state,
+        "basis": r.basis,
+        "reason_code": r.rule_code or r.basis,
+        "policy_version": r.policy_version,
+        "noticed_at": _when(r.noticed_at),
+        "objection_deadline": _when(r.objection_deadline),
+        "starts_at": _when(r.starts_at),
+        "ends_at": _when(r.ends_at),
+        "reasons": r.reasons,
+    }
+
+
+def shop_data(shop: Shop) -> dict:
+    return {
+        "platform_shop_id": shop.platform_shop_id,
+        "name": shop.name,
+        "url": shop.url,
+        "opened_on": _day(shop.opened_on),
+        "closed_on": _day(shop.closed_on),
+    }
+
+
+def trader_status_data(trader: Trader) -> dict:
+    t = trader
+    return {
+        "uscc": t.uscc,
+        "name": t.name,
+        "kind": t.kind,
+        "kind_label": t.kind_label,
+        "region": t.region,
+        "region_name": t.region_name,
+        "score": t.score,
+        "grade": t.grade,
+        "status": t.status,
+        "version": t.version,
+        "assessed_at": _when(t.assessed_at),
+        "measures": [measure_data(r) for r in t.measures],
+        "shops": [shop_data(s) for s in t.platform_shops],
+    }
+
+
+def lookup_item_data(item) -> dict:
+    """A selectors.LookupItem."""
+    return {
+        "kind": item.kind,
+        "input": item.input,
+        "result": item.result,
+        "trader": None if item.trader is None else trader_status_data(item.trader),
+        "error": item.error,
+    }
+
+
+def feed_entry_data(entry: LedgerEntry, platform) -> dict:
+    withheld = payload_withheld(entry, platform)
+    return {
+        "seq": entry.seq,
+        "at": _when(entry.at),
+        "action": entry.action,
+        "trader": entry.trader_uscc or None,
+        "subject": {"type": entry.subject_type, "id": entry.subject_id},
+        "payload": {} if withheld else entry.payload,
+        "payload_withheld": withheld,
+    }

@@ -1,0 +1,109 @@
+"""The OpenAPI schema, the Swagger UI, and the API checked against its own schema (schemathesis)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import schemathesis
+import yaml
+from django.contrib.staticfiles import finders
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLE = "91350100M000100Y43"
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+READ_PATHS = [
+    "/api/v1/traders/{uscc}",
+    "/api/v1/traders/",
+    "/api/v1/traders/lookup",
+    "/api/v1/changes/",
+    "/api/v1/ledger/public-key",
+    "/api/v1/ledger/checkpoints/latest",
+]
+
+
+def test_the_schema_documents_the_read_endpoints_and_the_key_scheme(client):
+    response = client.get("/api/schema/")
+    assert response.status_code == 200
+    schema = yaml.safe_load(response.content)
+    for path in READ_PATHS:
+        assert path in schema["paths"]
+    assert schema["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": schema["components"]["securitySchemes"]["ApiKey"]["description"],
+    }
+    detail = schema["paths"]["/api/v1/traders/{uscc}"]["get"]
+    assert {"200", "304", "400", "401", "403", "404", "429"} <= set(detail["responses"])
+    assert detail["security"] == [{"ApiKey": []}]
+
+
+def test_the_swagger_ui_is_served_from_local_static_files(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "/api/schema/" in page
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page)
+    assert assets, page
+    for url in assets:
+        assert url.startswith("/static/"), url
+        assert finders.find(url.removeprefix("/static/")), f"{url} is not a static file of the project"
+    assert not re.search(r"cdn\.|unpkg|jsdelivr|https?://", page)
+
+
+@pytest.fixture
+def wsgi_app():
+    """The project's WSGI app, minus the end-of-request connection close (as Django's test
+    client does), so requests run inside the test's transaction."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield get_wsgi_application()
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def test_the_api_answers_as_its_schema_says(platform_client, wsgi_app):
+    """Bounded: at most 25 generated requests per operation, no 5xx, every answer as documented."""
+    trader = factories.TraderFactory(uscc=EXAMPLE)
+    factories.ShopFactory(trader=trader, platform=platform_client.platform, platform_shop_id="s-1")
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app)
+    headers = {"Authorization": f"Api-Key {platform_client.raw_key}"}
+
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.path for op in operations} >= set(READ_PATHS)
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=25,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        def conforms(case):
+            case.call_and_validate(headers=headers, checks=CHECKS)
+
+        conforms()
