@@ -720,6 +720,8 @@ def test_auditors_see_deliveries_but_cannot_replay(client, auditor, trader, grav
     delivery_attempt(delivery_id=delivery.pk)
     client.force_login(auditor)
     assert client.get(reverse("admin:api_webhookdelivery_change", args=[delivery.pk])).status_code == 200
+    page = client.get(reverse("admin:traders_webhookendpoint_change", args=[delivery.endpoint_id]))
+    assert page.status_code == 200 and delivery.endpoint.secret not in page.content.decode()
     client.post(
         reverse("admin:api_webhookdelivery_changelist"),
         {"action": "replay", "_selected_action": [delivery.pk]},
