@@ -51,6 +51,7 @@ test: export VAR_DIR ?= $(CURDIR)/var/test
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	mkdir -p var && $(BIN)/python manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml && diff -u docs/openapi.yaml var/openapi.yaml
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
