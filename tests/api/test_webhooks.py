@@ -262,7 +262,7 @@ def test_signatures_verify_with_the_standardwebhooks_package_and_fail_after_a_by
 
 
 def _genuine_by_hand(secret: str, headers: dict, body: bytes) -> bool:
-    """The recipe docs/webhooks.md gives for receivers without the package."""
+    """The recipe docs/api.md (Webhooks) gives for receivers without the package."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
     msg_id, stamp = headers["webhook-id"], headers["webhook-timestamp"]
     if abs(time.time() - int(stamp)) > 300:
