@@ -53,7 +53,8 @@ def _set_trigger(mode: str) -> None:
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE ledger_ledgerentry {mode} TRIGGER USER")
+        for table in ("ledger_ledgerentry", "ledger_checkpoint"):
+            cursor.execute(f"ALTER TABLE {table} {mode} TRIGGER USER")
 
 
 def _staff(role: str, username: str):

@@ -24,7 +24,16 @@ class CanonicalError(TypeError):
 
 def normalise(value: Any) -> Any:
     """Turn a payload into plain JSON types following the canonical rules."""
-    if value is None or isinstance(value, (bool, str)):
+    if isinstance(value, str):
+        # jsonb refuses NUL, and UTF-8 cannot encode a lone surrogate: refuse both here.
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise CanonicalError("ledger strings must be valid Unicode text") from exc
+        if "\x00" in value:
+            raise CanonicalError("ledger strings cannot hold NUL characters")
+        return value
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
         return value

@@ -12,17 +12,21 @@ from django.db import connection, transaction
 
 from creditledger.ledger.services import Entry, ledger_append_many
 
+TABLES = ("ledger_ledgerentry", "ledger_checkpoint")
+
 
 @contextlib.contextmanager
 def trigger_disabled():
-    """What a database superuser can do: switch the append-only trigger off for a moment."""
+    """What a database superuser can do: switch the append-only triggers off for a moment."""
     with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE ledger_ledgerentry DISABLE TRIGGER USER")
+        for table in TABLES:
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE ledger_ledgerentry ENABLE TRIGGER USER")
+            for table in TABLES:
+                cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
 
 def tamper(sql: str, params=()) -> None:

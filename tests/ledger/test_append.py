@@ -6,7 +6,7 @@ from django.db import DatabaseError, connection, transaction
 from creditledger.exceptions import ApplicationError
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.canonical import GENESIS_HASH, CanonicalError
-from creditledger.ledger.models import LedgerEntry
+from creditledger.ledger.models import Checkpoint, LedgerEntry
 from creditledger.ledger.services import ledger_append
 from tests.factories import make_uscc
 from tests.ledger.helpers import append, run_verify
@@ -95,3 +95,17 @@ def test_service_entries_verify():
     trader_register(actor=actor, uscc=make_uscc(1), name="杭州测试商贸有限公司")
     append(3)
     assert run_verify().startswith("ledger ok: entries 1..4")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE ledger_checkpoint SET seq = seq", "DELETE FROM ledger_checkpoint", "TRUNCATE ledger_checkpoint"],
+)
+def test_checkpoints_are_append_only_too(statement):
+    from creditledger.ledger.services import checkpoint_create
+
+    append(2)
+    checkpoint_create()
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement)
+    assert Checkpoint.objects.count() == 1

@@ -88,3 +88,9 @@ def test_it_refuses_naive_times():
 
 def test_the_hash_depends_on_the_previous_hash():
     assert canonical.chain_hash("a" * 64, b"{}") != canonical.chain_hash("b" * 64, b"{}")
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "lone \ud800 surrogate"])
+def test_text_that_json_or_utf8_cannot_carry_is_refused(text):
+    with pytest.raises(canonical.CanonicalError):
+        canonical.dumps({"note": text})

@@ -47,6 +47,9 @@ def test_the_task_leaves_while_another_run_holds_the_lock():
             cursor.execute("SELECT pg_advisory_lock(%s)", [lock_key(CHECKPOINT_LOCK)])
         assert ledger_checkpoint() is None
         assert not Checkpoint.objects.exists()
+        # Unlock explicitly: a closed session's locks are released asynchronously.
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [lock_key(CHECKPOINT_LOCK)])
     finally:
         other.close()
     assert ledger_checkpoint() == 2
