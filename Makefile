@@ -22,6 +22,10 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 # --- make run: SQLite + filesystem broker, web + worker + beat -----------------------------
+# Ctrl-C or a TERM to make reaches the recipe's shell, whose trap stops all three: the web
+# server's whole process group (the autoreloader serves from a child), the Celery worker's
+# main process (it shuts its own pool down) and beat. runserver runs in the background too,
+# because bash runs no trap until a foreground command has finished.
 run: export DEBUG ?= 1
 run: $(VENV)/.runtime
 	mkdir -p var/celery/queue var/celery/processed
@@ -32,10 +36,12 @@ run: $(VENV)/.runtime
 		> var/worker.log 2>&1 & worker=$$!; \
 	$(BIN)/celery -A creditledger beat --schedule var/celerybeat-schedule --loglevel=INFO \
 		> var/beat.log 2>&1 & beat=$$!; \
-	trap 'kill -TERM $$worker $$beat 2>/dev/null; wait' EXIT INT TERM; \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT) < /dev/null & web=$$!; \
+	stop() { trap - EXIT INT TERM; kill -TERM -$$web $$worker $$beat 2>/dev/null; wait; }; \
+	trap 'stop; exit 130' INT; trap 'stop; exit 143' TERM; trap stop EXIT; \
 	echo "worker (pid $$worker) logs to var/worker.log, beat (pid $$beat) to var/beat.log"; \
 	echo "Serving http://$(HOST):$(PORT)/admin/  (Ctrl-C stops web, worker and beat)"; \
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	wait $$web
 
 # --- make test: the whole suite on PostgreSQL + Redis --------------------------------------
 test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/creditledger
