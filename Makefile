@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench migrate worker beat check-deploy clean
+.PHONY: run serve test lint format bench migrate worker beat check-deploy clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,23 @@ run: $(VENV)/.runtime
 	echo "Serving http://$(HOST):$(PORT)/admin/  (Ctrl-C stops web, worker and beat)"; \
 	wait $$web
 
+# --- make serve: production web (gunicorn, WhiteNoise); workers and beat run beside it -------
+# Settings from the environment (docs/deploy.md); gunicorn's from gunicorn.conf.py
+# (GUNICORN_WORKERS, GUNICORN_THREADS, GUNICORN_BIND ...).
+serve: $(VENV)/.runtime
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
+	exec $(BIN)/gunicorn -c gunicorn.conf.py creditledger.wsgi
+
+# One worker per queue (`make worker QUEUE=webhooks CONCURRENCY=4`), exactly one beat.
+QUEUE ?= scoring
+CONCURRENCY ?= 2
+worker: $(VENV)/.runtime
+	exec $(BIN)/celery -A creditledger worker -Q $(QUEUE) -n $(QUEUE)@%h -c $(CONCURRENCY) --loglevel=INFO
+
+beat: $(VENV)/.runtime
+	exec $(BIN)/celery -A creditledger beat --schedule $${VAR_DIR:-var}/celerybeat-schedule --loglevel=INFO
+
 # --- make test: the whole suite on PostgreSQL + Redis --------------------------------------
 test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/creditledger
 test: export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/14
@@ -58,6 +75,7 @@ test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	mkdir -p var && $(BIN)/python manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml && diff -u docs/openapi.yaml var/openapi.yaml
+	mkdir -p $(VAR_DIR)/static  # WhiteNoise warns about a missing STATIC_ROOT in every test otherwise
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

@@ -12,6 +12,9 @@ app = Celery("creditledger")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# Task metrics and log context, beat's heartbeat, JSON logs for Celery's own handlers.
+from creditledger.ops import celery_hooks  # noqa: E402, F401
+
 
 @app.on_after_configure.connect
 def _beat_schedule(sender, **kwargs):

@@ -59,12 +59,19 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "creditledger.ledger",
     "creditledger.api",
+    "creditledger.ops",
     "traders",
     "penalties",
 ]
 
 MIDDLEWARE = [
+    # Probes and /metrics first (no host or HTTPS checks for them), then the request id and
+    # log context, then latency: see creditledger/ops/middleware.py.
+    "creditledger.ops.middleware.OpsEndpointsMiddleware",
+    "creditledger.ops.middleware.RequestContextMiddleware",
+    "creditledger.ops.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -101,6 +108,18 @@ if DATABASES["default"].get("ENGINE") not in {"django.db.backends.sqlite3", "dja
     raise ImproperlyConfigured(
         "Environment variable DATABASE_URL: use postgres://user@host:port/name or sqlite:///path"
     )
+# A streaming replica for the platform API's read-only lookups and change feed (explicit
+# .using(read_db()) in creditledger/api/selectors.py; see creditledger/routers.py). Tests
+# never create it: it mirrors the default test database.
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = _typed("DATABASE_REPLICA_URL", env.db_url, None)
+    if DATABASES["replica"].get("ENGINE") != DATABASES["default"]["ENGINE"]:
+        raise ImproperlyConfigured(
+            "Environment variable DATABASE_REPLICA_URL: use the same engine as DATABASE_URL"
+        )
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+API_READ_DATABASE = "replica" if "replica" in DATABASES else "default"
+DATABASE_ROUTERS = ["creditledger.routers.PrimaryReplicaRouter"]
 CONN_MAX_AGE = _typed("CONN_MAX_AGE", env.int, 60)
 for _db in DATABASES.values():
     if _db["ENGINE"] == "django.db.backends.sqlite3":
@@ -325,9 +344,80 @@ WEBHOOK_TIMEOUT_SECONDS = _typed("WEBHOOK_TIMEOUT_SECONDS", env.float, 10.0)
 WEBHOOK_ALLOW_LOOPBACK = _typed("WEBHOOK_ALLOW_LOOPBACK", env.bool, False)
 WEBHOOK_ALLOW_PRIVATE = _typed("WEBHOOK_ALLOW_PRIVATE", env.bool, False)
 
+# --- Operations: logs, health, metrics, static files, secrets rotation --------------------
+# LOG_FORMAT=json: one JSON object per line with request_id, actor, trader (web) and
+# task_name, task_id (Celery); plain lines otherwise (make run).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"Environment variable LOG_FORMAT: {LOG_FORMAT!r} is not plain or json")
+# One line per request (method, path, status, view, duration) on the creditledger.request
+# logger; runserver logs requests itself, so the default is on with JSON logs only.
+LOG_REQUESTS = _typed("LOG_REQUESTS", env.bool, LOG_FORMAT == "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "creditledger.ops.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"()": "creditledger.ops.logs.PlainFormatter"},
+        **({"json": {"()": "creditledger.ops.logs.JsonFormatter"}} if LOG_FORMAT == "json" else {}),
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": LOG_FORMAT}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# /readyz: a worker must have run the heartbeat tick from each of these queues, and beat
+# must have sent one, recently enough. Beat sends the tick every HEALTH_TICK_SECONDS.
+HEALTH_WORKER_QUEUES = _typed("HEALTH_WORKER_QUEUES", env.list, ["celery", "scoring", "webhooks", "exports"])
+HEALTH_TICK_SECONDS = _typed("HEALTH_TICK_SECONDS", env.int, 30)
+HEALTH_WORKER_MAX_AGE = _typed("HEALTH_WORKER_MAX_AGE", env.int, 180)
+HEALTH_BEAT_MAX_AGE = _typed("HEALTH_BEAT_MAX_AGE", env.int, 120)
+HEALTH_BROKER_TIMEOUT = _typed("HEALTH_BROKER_TIMEOUT", env.float, 2.0)
+if HEALTH_TICK_SECONDS < 1 or min(HEALTH_WORKER_MAX_AGE, HEALTH_BEAT_MAX_AGE) <= HEALTH_TICK_SECONDS:
+    raise ImproperlyConfigured(
+        "Environment variables HEALTH_WORKER_MAX_AGE and HEALTH_BEAT_MAX_AGE must exceed HEALTH_TICK_SECONDS"
+    )
+CELERY_BEAT_SCHEDULE.update(
+    {
+        f"ops-tick-{queue}": {
+            "task": "creditledger.ops.tasks.beat_tick",
+            "schedule": float(HEALTH_TICK_SECONDS),
+            "kwargs": {"queue": queue},
+            # A tick that waited longer than its interval proves nothing; the next one will.
+            "options": {"queue": queue, "expires": HEALTH_TICK_SECONDS},
+        }
+        for queue in HEALTH_WORKER_QUEUES
+    }
+)
+
+# /metrics: a bearer token, or client addresses (IPs or networks, comma-separated); with
+# neither it answers 404. CELERY_METRICS_PORT makes each worker serve its own.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = _typed("METRICS_ALLOWED_IPS", env.list, [])
+
+
+def _check_networks(values: list[str]) -> None:
+    import ipaddress
+
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"Environment variable METRICS_ALLOWED_IPS: {exc}") from exc
+
+
+_check_networks(METRICS_ALLOWED_IPS)
+CELERY_METRICS_PORT = _typed("CELERY_METRICS_PORT", env.int, 0)
+CELERY_METRICS_ADDR = env.str("CELERY_METRICS_ADDR", default="127.0.0.1")
+
+# Static files: WhiteNoise serves them from STATIC_ROOT (collectstatic) with hashed,
+# compressed names and far-future caching.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "creditledger.ops.storage.StaticFilesStorage"},
+}
+
+# Rotating SECRET_KEY: put the old key here (comma-separated) while sessions and signed
+# values made with it expire, then drop it.
+SECRET_KEY_FALLBACKS = _typed("SECRET_KEY_FALLBACKS", env.list, [])

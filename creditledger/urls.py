@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from creditledger.ops import health, metrics
+
 # Evidence files are never served from MEDIA_URL: only penalties' download view, which
 # checks the permission, hands them out.
 urlpatterns = [
@@ -13,4 +15,8 @@ urlpatterns = [
     path("penalties/", include("penalties.urls")),
     path("api/", include("creditledger.api.urls")),
     path("admin/", admin.site.urls),
+    # Also answered ahead of the host and HTTPS checks by ops.middleware.OpsEndpointsMiddleware.
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
 ]

@@ -13,6 +13,8 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from creditledger.ledger.models import LedgerEntry
 from creditledger.ledger.selectors import changes_after
+from creditledger.ops import log_context
+from creditledger.routers import read_db
 from penalties.models import UNLIFTED_STATES, Restriction
 from traders import uscc as uscc_rules
 from traders.models import Platform, Shop, Trader
@@ -46,14 +48,17 @@ def _with_status(queryset: QuerySet[Trader], platform: Platform) -> QuerySet[Tra
 
 def trader_status(*, uscc: str, platform: Platform) -> Trader | None:
     """A valid, normalised code's trader with its measures and the platform's shops, or None."""
-    return _with_status(Trader.objects.filter(uscc=uscc), platform).first()
+    return _with_status(Trader.objects.filter(uscc=uscc), platform).using(read_db()).first()
 
 
 def trader_by_shop(*, platform: Platform, platform_shop_id: str) -> Trader | None:
     """The trader operating the platform's shop with this id. Another platform's shop with
     the same id is not looked at."""
     traders = Trader.objects.filter(shops__platform=platform, shops__platform_shop_id=platform_shop_id)
-    return _with_status(traders, platform).first()
+    trader = _with_status(traders, platform).using(read_db()).first()
+    if trader is not None:
+        log_context.bind(trader=trader.uscc)
+    return trader
 
 
 @dataclass
@@ -88,13 +93,15 @@ def traders_lookup(*, platform: Platform, codes: list[str], shop_ids: list[str])
     trader_of_shop: dict[str, int] = {}
     if shop_ids:
         trader_of_shop = dict(
-            Shop.objects.filter(platform=platform, platform_shop_id__in=set(shop_ids)).values_list(
-                "platform_shop_id", "trader_id"
-            )
+            Shop.objects.using(read_db())
+            .filter(platform=platform, platform_shop_id__in=set(shop_ids))
+            .values_list("platform_shop_id", "trader_id")
         )
     if not (wanted_codes or trader_of_shop):
         return items
-    traders = Trader.objects.filter(Q(uscc__in=wanted_codes) | Q(pk__in=set(trader_of_shop.values())))
+    traders = Trader.objects.using(read_db()).filter(
+        Q(uscc__in=wanted_codes) | Q(pk__in=set(trader_of_shop.values()))
+    )
     by_code, by_id = {}, {}
     for trader in _with_status(traders, platform).order_by():
         by_code[trader.uscc], by_id[trader.pk] = trader, trader
@@ -113,5 +120,5 @@ def traders_lookup(*, platform: Platform, codes: list[str], shop_ids: list[str])
 def feed(*, after: int, limit: int) -> tuple[list[LedgerEntry], bool]:
     """Status-relevant entries after `after`, and whether more are waiting (one query)."""
     # The stored bytes and hashes are for verify_ledger; the feed shows none of them.
-    entries = list(changes_after(after, limit + 1).defer("body", "prev_hash", "hash"))
+    entries = list(changes_after(after, limit + 1).defer("body", "prev_hash", "hash").using(read_db()))
     return entries[:limit], len(entries) > limit

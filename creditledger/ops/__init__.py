@@ -1,0 +1,1 @@
+"""Operating the system: health and readiness, Prometheus metrics, structured logs."""
