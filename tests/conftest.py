@@ -143,3 +143,40 @@ def pytest_collection_modifyitems(items):
                 pytest.mark.django_db(*marker.args, **{**marker.kwargs, "serialized_rollback": True}),
                 append=False,
             )
+
+
+# --- real brokers and workers (end-to-end tests) -------------------------------------------
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A private redis-server this test may stop and restart; the test process publishes to it."""
+    import os
+
+    from tests.worker import Broker, point_app_at
+
+    previous = os.environ.get("CELERY_BROKER_URL")
+    broker = Broker(tmp_path)
+    broker.start()
+    point_app_at(broker.url)
+    yield broker
+    broker.stop()
+    if previous:
+        point_app_at(previous)
+
+
+@pytest.fixture
+def workers(broker, tmp_path):
+    """workers(name, queues=..., extra_env=...) starts a `celery worker` process; all stop at the end."""
+    from tests.worker import Worker
+
+    started = []
+
+    def start(name: str, **options):
+        worker = Worker(name, broker, tmp_path, **options).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

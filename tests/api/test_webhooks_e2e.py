@@ -3,8 +3,6 @@ PostgreSQL, and a real HTTP receiver on 127.0.0.1."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -17,7 +15,7 @@ from penalties.models import Violation, ViolationType
 from penalties.services import trader_reassess, violation_confirm, violation_record
 from tests import factories
 from tests.api.webhook_receiver import Receiver, Step
-from tests.worker import Broker, Worker, point_app_at, wait_for
+from tests.worker import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -28,24 +26,8 @@ def _loopback_allowed(settings):
 
 
 @pytest.fixture
-def broker(tmp_path):
-    previous = os.environ.get("CELERY_BROKER_URL")
-    broker = Broker(tmp_path)
-    broker.start()
-    point_app_at(broker.url)
-    yield broker
-    broker.stop()
-    if previous:
-        point_app_at(previous)
-
-
-@pytest.fixture
-def worker(broker, tmp_path):
-    started = Worker(
-        "hooks", broker, tmp_path, queues="webhooks", extra_env={"WEBHOOK_ALLOW_LOOPBACK": "1"}
-    ).start()
-    yield started
-    started.stop()
+def worker(workers):
+    return workers("hooks", queues="webhooks", extra_env={"WEBHOOK_ALLOW_LOOPBACK": "1"})
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import psycopg2
 import pytest
@@ -16,36 +15,10 @@ from penalties.models import Restriction, Violation, ViolationType
 from penalties.services import trader_reassess, violation_confirm, violation_record
 from penalties.tasks import reassess_trader, sweep_reassessments
 from tests import factories
-from tests.worker import Broker, Worker, point_app_at, wait_for
+from tests.worker import wait_for
 from traders.models import Trader
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-@pytest.fixture
-def broker(tmp_path):
-    previous = os.environ.get("CELERY_BROKER_URL")
-    broker = Broker(tmp_path)
-    broker.start()
-    point_app_at(broker.url)
-    yield broker
-    broker.stop()
-    if previous:
-        point_app_at(previous)
-
-
-@pytest.fixture
-def workers(broker, tmp_path):
-    started: list[Worker] = []
-
-    def start(name: str) -> Worker:
-        worker = Worker(name, broker, tmp_path).start()
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
 
 
 def _grave_violation(trader) -> Violation:
