@@ -49,12 +49,13 @@ _SUPERVISOR = _OFFICER + [
     "traders.add_webhookendpoint",
     "traders.change_webhookendpoint",
     "api.change_webhookdelivery",
+    "penalties.export_report",
 ]
 
 ROLES: dict[str, list[str]] = {
     OFFICER: _OFFICER,
     SUPERVISOR: _SUPERVISOR,
-    AUDITOR: list(_VIEW_ALL),
+    AUDITOR: _VIEW_ALL + ["penalties.export_report"],
 }
 
 

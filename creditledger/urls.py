@@ -14,6 +14,7 @@ urlpatterns = [
     path("ledger/", include("creditledger.ledger.urls")),
     path("penalties/", include("penalties.urls")),
     path("api/", include("creditledger.api.urls")),
+    path("audit/", include("penalties.reports.urls")),
     path("admin/", admin.site.urls),
     # Also answered ahead of the host and HTTPS checks by ops.middleware.OpsEndpointsMiddleware.
     path("healthz", health.healthz, name="healthz"),

@@ -427,3 +427,73 @@ class RestrictionAck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform_id} ack {self.restriction_id}"
+
+
+def export_path(instance: Export, filename: str) -> str:
+    # Never under a guessable public name: files are served only by the audit download view.
+    return f"exports/{instance.created_at:%Y/%m}/{filename}"
+
+
+class ExportState(models.TextChoices):
+    REQUESTED = "requested", _("requested")
+    RUNNING = "running", _("running")
+    DONE = "done", _("done")
+    FAILED = "failed", _("failed")
+    EXPIRED = "expired", _("expired")
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    XLSX = "xlsx", "Excel (XLSX)"
+    PDF = "pdf", "PDF"
+
+
+class Export(models.Model):
+    """One report export an auditor asked for: requested → running → done | failed, and
+    expired once its file is deleted. Only the requester downloads it."""
+
+    State = ExportState
+    Format = ExportFormat
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, related_name="+", verbose_name=_("requested by")
+    )
+    report = models.CharField(_("report"), max_length=48)
+    format = models.CharField(_("format"), max_length=4, choices=ExportFormat.choices)
+    filters = models.JSONField(_("filters"), default=dict, blank=True)
+    state = models.CharField(
+        _("state"), max_length=10, choices=ExportState.choices, default=ExportState.REQUESTED
+    )
+    rows_done = models.PositiveBigIntegerField(_("rows so far"), default=0)
+    rows_total = models.PositiveBigIntegerField(_("rows in all"), null=True, blank=True)
+    file = models.FileField(_("file"), upload_to=export_path, max_length=200, blank=True)
+    filename = models.CharField(_("file name"), max_length=120, blank=True)
+    row_count = models.PositiveBigIntegerField(_("row count"), null=True, blank=True)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    manifest = models.JSONField(_("manifest"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        permissions = [("export_report", _("Can request and download report exports"))]
+        constraints = [
+            models.CheckConstraint(condition=Q(state__in=ExportState.values), name="export_state_valid"),
+            models.CheckConstraint(condition=Q(format__in=ExportFormat.values), name="export_format_valid"),
+            models.CheckConstraint(
+                condition=~Q(state="done") | (Q(row_count__isnull=False) & ~Q(sha256="")),
+                name="export_done_has_digest",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["requested_by", "-created_at"], name="export_requester_idx"),
+            models.Index(fields=["state", "expires_at"], name="export_state_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.report}.{self.format} ({self.get_state_display()})"

@@ -1,0 +1,264 @@
+"""The manifest that travels with every export, and its verification.
+
+A manifest states what was exported (report, filters, sections and row counts), when,
+the file's SHA-256, and where the ledger stood: its head when the export finished (every
+change in the file is recorded at or before that seq) and the latest signed checkpoint,
+signed just then if the head had moved. verify() checks a file against its manifest: the
+digest and the row count of the file itself, and the checkpoint's Ed25519 signature with
+the ledger's public key — never a key the manifest names.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree.ElementTree import iterparse
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+
+from creditledger.ledger import signing
+from creditledger.ledger.models import LedgerEntry
+from creditledger.ledger.selectors import latest_checkpoint
+from creditledger.ledger.services import checkpoint_create
+from penalties.reports.formats import ROWS_KEYWORD
+
+VERSION = "creditledger-export/1"
+READ_CHUNK = 1024 * 1024
+SHEET_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+
+SHA_MISMATCH = "sha256 mismatch"
+SIZE_MISMATCH = "size mismatch"
+ROWS_MISMATCH = "row count mismatch"
+BAD_SIGNATURE = "bad checkpoint signature"
+CHECKPOINT_MISMATCH = "checkpoint mismatch"
+NO_CHECKPOINT = "no checkpoint"
+LEDGER_MISMATCH = "ledger differs from checkpoint"
+BAD_MANIFEST = "malformed manifest"
+UNREADABLE = "unreadable file"
+
+
+def file_digest(path: str | Path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        while block := handle.read(READ_CHUNK):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def ledger_anchor() -> dict:
+    """Where the ledger stands now: its head and the latest signed checkpoint (signing the
+    head first if it moved since the last checkpoint, so the checkpoint covers the export)."""
+    checkpoint_create()
+    head = LedgerEntry.objects.order_by("-seq").values_list("seq", "hash").first() or (0, "")
+    checkpoint = latest_checkpoint()
+    anchor = {"head_seq": head[0], "head_hash": head[1], "origin": settings.LEDGER_ORIGIN, "checkpoint": None}
+    if checkpoint is not None:
+        anchor["checkpoint"] = {
+            "seq": checkpoint.seq,
+            "hash": checkpoint.hash,
+            "at": _utc(checkpoint.at),
+            "key_id": checkpoint.key_id,
+            "note": checkpoint.note,
+        }
+    return anchor
+
+
+def _utc(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def build(
+    *,
+    report: str,
+    title: str,
+    file_format: str,
+    filename: str,
+    filters: dict,
+    written: list,
+    path: str | Path,
+    generated_at: dt.datetime,
+    generated_by: str,
+    anchor: dict,
+) -> dict:
+    sha256, size = file_digest(path)
+    return {
+        "manifest": VERSION,
+        "report": report,
+        "title": title,
+        "format": file_format,
+        "filename": filename,
+        "filters": filters,
+        "row_count": sum(count for _, count in written),
+        "sections": [
+            {"key": section.key, "title": str(section.title), "rows": count} for section, count in written
+        ],
+        "generated_at": _utc(generated_at),
+        "generated_by": generated_by,
+        "time_zone": timezone.get_current_timezone_name(),
+        "sha256": sha256,
+        "size": size,
+        "ledger": anchor,
+    }
+
+
+# --- counting rows in a file ----------------------------------------------------------------
+
+
+def count_rows(path: str | Path, file_format: str, sections: int) -> int:
+    """Data rows in an export file, read from the file itself (headers not counted)."""
+    if file_format == "csv":
+        return _csv_rows(path, sections)
+    if file_format == "xlsx":
+        return _xlsx_rows(path)
+    if file_format == "pdf":
+        return _pdf_rows(path)
+    raise ValueError(f"unknown format {file_format!r}")
+
+
+def _csv_rows(path, sections: int) -> int:
+    # One section: a header and rows. Several: per section a title row, a header, rows,
+    # and a blank line before the next. Rows never read back as [] (csv quotes an empty field).
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        blocks, current = [], 0
+        for row in csv.reader(handle):
+            if row == [] and sections > 1:
+                blocks.append(current)
+                current = 0
+            else:
+                current += 1
+        blocks.append(current)
+    preamble = 1 if sections == 1 else 2
+    return sum(max(0, size - preamble) for size in blocks)
+
+
+def _xlsx_rows(path) -> int:
+    total = 0
+    with zipfile.ZipFile(path) as book:
+        sheets = [n for n in book.namelist() if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", n)]
+        for name in sheets:
+            with book.open(name) as sheet:
+                rows = 0
+                for _event, element in iterparse(sheet):
+                    if element.tag == f"{SHEET_NS}row":
+                        rows += 1
+                    element.clear()
+            total += max(0, rows - 1)
+    return total
+
+
+def _pdf_rows(path) -> int:
+    # A PDF has no rows to count: its document keywords carry the count the writer saw,
+    # and the SHA-256 binds the file to the manifest.
+    found = re.search(re.escape(ROWS_KEYWORD.encode()) + rb"(\d+)", Path(path).read_bytes())
+    if found is None:
+        raise ValueError("the PDF carries no row count")
+    return int(found.group(1))
+
+
+# --- verification -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}"
+
+
+def verify(
+    path: str | Path, manifest: dict, *, verifier: signing.Verifier | None = None, check_ledger: bool = True
+) -> list[Fault]:
+    """Every way the file and manifest disagree, or the checkpoint fails; [] when all holds."""
+    try:
+        expected_sha, expected_rows = manifest["sha256"], int(manifest["row_count"])
+        file_format, sections = manifest["format"], len(manifest["sections"])
+        anchor = manifest["ledger"]
+    except (KeyError, TypeError, ValueError) as exc:
+        return [Fault(BAD_MANIFEST, f"missing or bad field {exc}")]
+    faults = []
+    try:
+        sha256, size = file_digest(path)
+    except OSError as exc:
+        return [Fault(UNREADABLE, str(exc))]
+    if sha256 != expected_sha:
+        faults.append(
+            Fault(SHA_MISMATCH, f"the file's SHA-256 is {sha256}, the manifest says {expected_sha}")
+        )
+    if "size" in manifest and size != manifest["size"]:
+        faults.append(
+            Fault(SIZE_MISMATCH, f"the file has {size} bytes, the manifest says {manifest['size']}")
+        )
+    try:
+        rows = count_rows(path, file_format, sections)
+    except Exception as exc:  # a damaged file fails to parse in many ways; each is this fault
+        faults.append(Fault(ROWS_MISMATCH, f"cannot count the rows of the file: {exc}"))
+    else:
+        if rows != expected_rows:
+            faults.append(
+                Fault(ROWS_MISMATCH, f"the file holds {rows} rows, the manifest says {expected_rows}")
+            )
+    faults += verify_anchor(anchor, verifier=verifier, check_ledger=check_ledger)
+    return faults
+
+
+def verify_anchor(anchor: dict, *, verifier=None, check_ledger: bool = True) -> list[Fault]:
+    checkpoint = anchor.get("checkpoint") if isinstance(anchor, dict) else None
+    if not checkpoint:
+        if isinstance(anchor, dict) and anchor.get("head_seq") == 0:
+            return []  # the ledger was empty: nothing to vouch for
+        return [Fault(NO_CHECKPOINT, "the manifest carries no signed ledger checkpoint")]
+    try:
+        body = signing.open_checkpoint(checkpoint["note"], verifier)
+    except (signing.NoteError, KeyError, TypeError) as exc:
+        return [Fault(BAD_SIGNATURE, str(exc))]
+    faults = []
+    if body.origin != settings.LEDGER_ORIGIN:
+        faults.append(Fault(CHECKPOINT_MISMATCH, f"the checkpoint is for log {body.origin!r}"))
+    if (body.size, body.hash) != (checkpoint.get("seq"), checkpoint.get("hash")):
+        faults.append(
+            Fault(
+                CHECKPOINT_MISMATCH,
+                f"the signed note says seq {body.size} hash {body.hash}; the manifest says "
+                f"seq {checkpoint.get('seq')} hash {checkpoint.get('hash')}",
+            )
+        )
+    if check_ledger and not faults:
+        faults += _against_ledger(body)
+    return faults
+
+
+def _against_ledger(body: signing.CheckpointBody) -> list[Fault]:
+    """The ledger still holds the entry the checkpoint vouches for, with the same hash."""
+    try:
+        stored = LedgerEntry.objects.filter(seq=body.size).values_list("hash", flat=True).first()
+    except DatabaseError:
+        return []  # no database here: the signature alone has been checked
+    if stored is None:
+        return [Fault(LEDGER_MISMATCH, f"the ledger has no entry {body.size}")]
+    if stored != body.hash:
+        return [Fault(LEDGER_MISMATCH, f"entry {body.size} now has hash {stored}, signed as {body.hash}")]
+    return []
+
+
+def dumps(manifest: dict) -> bytes:
+    return (json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def loads(data: bytes | str) -> dict:
+    if isinstance(data, bytes):
+        data = data.decode("utf-8")
+    manifest = json.loads(data)
+    if not isinstance(manifest, dict) or manifest.get("manifest") != VERSION:
+        raise ValueError(f"not a {VERSION} manifest")
+    return manifest

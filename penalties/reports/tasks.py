@@ -1,0 +1,23 @@
+"""Export jobs. Thin: an id in, the service does the work. Routed to the `exports` queue
+(CELERY_TASK_ROUTES: penalties.reports.tasks.*)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils import timezone
+
+from creditledger.tasks import ReliableTask
+from penalties.reports import services
+
+
+@shared_task(base=ReliableTask)
+def export_run(export_id: int) -> str | None:
+    """Run one export. Safe to deliver twice: the claim lets one run through."""
+    export = services.export_run(export_id=export_id)
+    return export.state if export else None
+
+
+@shared_task(base=ReliableTask)
+def exports_expire() -> int:
+    """Delete expired export files (each export run also does this on its way out)."""
+    return services.exports_expire(now=timezone.now())
