@@ -44,6 +44,28 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # The proxy in front sets X-Forwarded-Proto; trust it only from these addresses.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None
+if os.environ.get("LOG_FORMAT") == "json":
+    # gunicorn's own lines (start, worker boots and timeouts) as JSON too, like the app's.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {"()": "creditledger.ops.logs.JsonFormatter"},
+        },
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+        },
+        "loggers": {
+            "gunicorn.error": {"handlers": ["console"], "level": loglevel.upper(), "propagate": False},
+            # The app's own request line (LOG_REQUESTS) carries the request id; gunicorn's
+            # access line only when asked for.
+            "gunicorn.access": {
+                "handlers": ["console"],
+                "level": "INFO" if accesslog else "WARNING",
+                "propagate": False,
+            },
+        },
+    }
 proc_name = "creditledger-web"
 
 _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")

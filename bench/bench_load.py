@@ -54,12 +54,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run():
     from django.conf import settings
+    from django.core.management import call_command
 
     var = Path(settings.VAR_DIR) / "bench-load"
     shutil.rmtree(var, ignore_errors=True)
     var.mkdir(parents=True)
     codes = _seed()
     raw_key = _issue_key()
+    # As `make serve` does: WhiteNoise then serves hashed, compressed files from STATIC_ROOT.
+    call_command("collectstatic", interactive=False, verbosity=0)
     env = _server_env(var)
     with _worker(env, var), _gunicorn(env, var) as port:
         load = Load(port, raw_key, codes)
