@@ -32,6 +32,8 @@ _DESCRIPTIONS = {
     401: "No key, an unknown key, or a revoked or expired key.",
     403: "The key lacks the scope this call needs.",
     404: "Not found.",
+    415: "Unsupported content type.",
+    422: "The Idempotency-Key was used for a different request.",
     429: "Too many requests for this key: wait `Retry-After` seconds.",
 }
 

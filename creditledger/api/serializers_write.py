@@ -12,20 +12,6 @@ from penalties.models import Evidence, RestrictionAck, Violation, ViolationType
 from traders import uscc as uscc_rules
 from traders.models import Shop, Trader
 
-# --- errors --------------------------------------------------------------------------------
-
-
-class ApiErrorSerializer(serializers.Serializer):
-    """Every 4xx answer: a stable code, a message, and the messages per field path."""
-
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        help_text=_('Messages per input path, e.g. "items.3.trader_uscc" or "files.0".'),
-    )
-
-
 # --- reports -------------------------------------------------------------------------------
 
 

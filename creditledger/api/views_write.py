@@ -28,6 +28,7 @@ from creditledger.api.idempotency import (
     request_fingerprint,
     run_once,
 )
+from creditledger.api.openapi import errors
 from creditledger.exceptions import ApplicationError
 from penalties.models import Restriction, Violation
 from penalties.services import report_submit, restriction_acknowledge
@@ -35,19 +36,6 @@ from traders.models import ApiKey
 from traders.services import shops_declare
 
 EVIDENCE_FIELDS = ("files", "files[]")
-
-
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    described = {
-        400: _("Bad input: the fields say which; nothing was written."),
-        401: _("No key, an unknown key, or a revoked one."),
-        403: _("The key lacks the scope, or the object is not your platform's."),
-        404: _("No such object visible to your platform."),
-        415: _("Unsupported content type."),
-        422: _("The Idempotency-Key was used for a different request."),
-        429: _("Too many requests for this key; see Retry-After."),
-    }
-    return {code: OpenApiResponse(s.ApiErrorSerializer, description=described[code]) for code in codes}
 
 
 def _key_parameter(*, required: bool) -> OpenApiParameter:
@@ -88,7 +76,7 @@ class ReportCreateApi(APIView):
             "multipart/form-data": s.ReportMultipartSerializer,
         },
         parameters=[_key_parameter(required=True)],
-        responses={201: s.ReportSerializer, **_errors(400, 401, 403, 415, 422, 429)},
+        responses={201: s.ReportSerializer, **errors(400, 401, 403, 415, 422, 429)},
         tags=["reports"],
     )
     def post(self, request):
@@ -178,7 +166,7 @@ class ReportDetailApi(generics.RetrieveAPIView):
     @extend_schema(
         operation_id="reports_retrieve",
         summary="What became of a report",
-        responses={200: s.ReportSerializer, **_errors(401, 403, 404, 429)},
+        responses={200: s.ReportSerializer, **errors(401, 403, 404, 429)},
         tags=["reports"],
     )
     def get(self, request, *args, **kwargs):
@@ -199,7 +187,7 @@ class ShopsDeclareApi(APIView):
             "as they are."
         ),
         request=s.ShopsDeclareSerializer,
-        responses={200: s.ShopsDeclaredSerializer, **_errors(400, 401, 403, 415, 429)},
+        responses={200: s.ShopsDeclaredSerializer, **errors(400, 401, 403, 415, 429)},
         tags=["shops"],
     )
     def put(self, request):
@@ -236,7 +224,7 @@ class RestrictionAckApi(APIView):
         responses={
             201: s.AckSerializer,
             200: OpenApiResponse(s.AckSerializer, description=_("Already acknowledged, same enforced_at.")),
-            **_errors(400, 401, 403, 404, 415, 422, 429),
+            **errors(400, 401, 403, 404, 415, 422, 429),
         },
         tags=["restrictions"],
     )
