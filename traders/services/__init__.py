@@ -1,0 +1,18 @@
+"""Writes for traders and shops: each function one transaction that writes its ledger
+entry. Split by concern; import from here."""
+
+from __future__ import annotations
+
+from traders.services.declarations import ShopDeclared, shops_declare
+from traders.services.shops import shop_payload, shop_register
+from traders.services.traders import parse_uscc, trader_payload, trader_register
+
+__all__ = [
+    "ShopDeclared",
+    "parse_uscc",
+    "shop_payload",
+    "shop_register",
+    "shops_declare",
+    "trader_payload",
+    "trader_register",
+]
