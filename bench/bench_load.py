@@ -69,6 +69,7 @@ def run():
         load.warm()
         solo = {op: load.solo(op, SOLO_SECONDS) for op in ("lookup", "bulk", "feed", "report")}
         mixed, elapsed = load.mixed(SECONDS)
+        busy = os.getloadavg()[0]  # what else the machine was doing shapes every figure above
         served = _served_requests(port)
         _drain()
     checks = _check(load)
@@ -84,6 +85,7 @@ def run():
         else:
             yield (f"  {op}: p99", stats.p99, "ms")
     yield ("requests the server timed (its /metrics)", float(served), "")
+    yield ("machine load average (1 min) after the mixed phase", busy, f"on {os.cpu_count()} CPUs")
     for line in checks:
         print(f"  check: {line}", flush=True)
 
