@@ -282,6 +282,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 10.0,
         "options": {"expires": 10},
     },
+    "idempotency-purge": {
+        "task": "creditledger.api.tasks.idempotency_purge",
+        "schedule": crontab(hour=19, minute=15),
+        "options": {"expires": 6 * 3600},
+    },
 }
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
@@ -337,6 +342,8 @@ SPECTACULAR_SETTINGS = {
 # The header platforms send their key in: "Authorization: Api-Key <key>".
 API_KEY_CUSTOM_HEADER = None
 API_BULK_LIMIT = 1000
+# How long a POST's stored answer replays a repeated Idempotency-Key.
+IDEMPOTENCY_KEEP_DAYS = _typed("IDEMPOTENCY_KEEP_DAYS", env.int, 7)
 WEBHOOK_MAX_ATTEMPTS = _typed("WEBHOOK_MAX_ATTEMPTS", env.int, 8)
 WEBHOOK_TIMEOUT_SECONDS = _typed("WEBHOOK_TIMEOUT_SECONDS", env.float, 10.0)
 # Endpoints on private, loopback or link-local addresses are refused unless allowed here

@@ -52,3 +52,18 @@ def webhooks_dispatch() -> int:
 def deliver(delivery_id: int, attempts: int | None = None) -> str:
     """One attempt at one delivery. Safe to run twice: a duplicate finds it claimed."""
     return delivery_attempt(delivery_id=delivery_id, attempts=attempts)
+
+
+@shared_task(base=ReliableTask)
+def idempotency_purge() -> int:
+    """Forget stored answers older than IDEMPOTENCY_KEEP_DAYS: a platform retries within
+    minutes or hours, never weeks, and the table would otherwise only grow."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from creditledger.api.models import IdempotencyRecord
+
+    cutoff = timezone.now() - timezone.timedelta(days=settings.IDEMPOTENCY_KEEP_DAYS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    log.info("idempotency_purge: %s stored answers forgotten", deleted)
+    return deleted

@@ -230,3 +230,22 @@ def test_an_acknowledgement_may_carry_a_key(make_api_client):
     plain = client.post(url, {"enforced_at": enforced}, format="json")
     assert (plain.status_code, plain.json()["id"]) == (200, first.json()["id"])
     assert LedgerEntry.objects.count() == 1
+
+
+def test_old_stored_answers_are_purged(platform_client, settings):
+    from creditledger.api.tasks import idempotency_purge
+
+    settings.IDEMPOTENCY_KEEP_DAYS = 7
+    common = {
+        "platform": platform_client.platform,
+        "method": "POST",
+        "path": "/api/v1/reports/",
+        "request_hash": "0" * 64,
+        "status_code": 201,
+        "response_body": {},
+    }
+    old = IdempotencyRecord.objects.create(key="old", **common)
+    fresh = IdempotencyRecord.objects.create(key="fresh", **common)
+    IdempotencyRecord.objects.filter(pk=old.pk).update(created_at=timezone.now() - timezone.timedelta(days=8))
+    assert idempotency_purge() == 1
+    assert list(IdempotencyRecord.objects.values_list("pk", flat=True)) == [fresh.pk]
