@@ -53,8 +53,12 @@ ROOT = BENCH_DIR.parent
 
 
 def run():
+    from django.core.management import call_command
+
     codes = _seed()
     raw_key = _issue_key()
+    # WhiteNoise (in the middleware of both apps) wants STATIC_ROOT, as `make serve` has it.
+    call_command("collectstatic", interactive=False, verbosity=0)
     auth = {"Authorization": f"Api-Key {raw_key}"}
     with _gunicorn("creditledger.wsgi:application") as api_port:
         _check(api_port, f"/api/v1/traders/{codes[0]}", auth)

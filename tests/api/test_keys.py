@@ -144,6 +144,9 @@ def _issue(client, platform, scopes=("status:read",), name="pdd sync"):
 
 def test_a_supervisor_issues_a_key_that_is_shown_once(client, supervisor, platform):
     client.force_login(supervisor)
+    form = client.get(ADD_URL)
+    assert form.status_code == 200
+    assert 'name="scopes"' in form.content.decode() and 'name="platform"' in form.content.decode()
     response = _issue(client, platform, scopes=["status:read", "reports:write"])
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
