@@ -3,6 +3,10 @@
 - violations: the catalog, violations (record, confirm, reject) and evidence
 - restrictions: measures (impose, withdraw, lift) with their statements of reasons
 - policies: policy versions (draft, activate)
+- queue: the review queue (pending violations, oldest first), reached from violations
+
+The admin's home page is the staff dashboard (penalties.dashboard, drawn by the
+`dashboard_charts` template tags) above the app list.
 
 The trader page's credit record (breakdown, score chart, measures) is drawn by the
 `credit_record` template tag (penalties/templatetags), because traders may not import
@@ -11,6 +15,11 @@ penalties.
 
 from __future__ import annotations
 
-from penalties.admin import policies, restrictions, violations
+from django.contrib import admin
 
-__all__ = ["policies", "restrictions", "violations"]
+from penalties.admin import policies, queue, restrictions, violations
+
+# Extends whichever admin/index.html the site has, so other blocks on the home page stay.
+admin.site.index_template = "admin/penalties/dashboard_index.html"
+
+__all__ = ["policies", "queue", "restrictions", "violations"]

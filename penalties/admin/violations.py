@@ -180,6 +180,11 @@ class ViolationAdmin(BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
         (_("Decision"), {"fields": ("status", "decided_by", "decided_at", "decision_note")}),
     )
 
+    def get_urls(self):
+        from penalties.admin.queue import queue_urls  # the queue subclasses this admin
+
+        return queue_urls(self) + super().get_urls()
+
     def get_fieldsets(self, request: HttpRequest, obj: Violation | None = None):
         return self.add_fieldsets if obj is None else self.fieldsets
 
