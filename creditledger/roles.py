@@ -22,6 +22,9 @@ _VIEW_ALL = [
     "traders.view_webhookendpoint",
     "api.view_webhookdelivery",
     "api.view_webhookattempt",
+    "penalties.view_objection",
+    "penalties.view_appeal",
+    "penalties.view_repairapplication",
 ]
 _OFFICER = _VIEW_ALL + [
     "traders.add_trader",
@@ -29,6 +32,10 @@ _OFFICER = _VIEW_ALL + [
     "penalties.add_violation",
     "penalties.confirm_violation",
     "penalties.add_evidence",
+    # Officers enter the trader's objections, appeals and repair applications.
+    "penalties.add_objection",
+    "penalties.add_appeal",
+    "penalties.add_repairapplication",
 ]
 _SUPERVISOR = _OFFICER + [
     "traders.override_uscc_check",
@@ -50,6 +57,9 @@ _SUPERVISOR = _OFFICER + [
     "traders.change_webhookendpoint",
     "api.change_webhookdelivery",
     "penalties.export_report",
+    "penalties.decide_objection",
+    "penalties.decide_appeal",
+    "penalties.decide_repair",
 ]
 
 ROLES: dict[str, list[str]] = {

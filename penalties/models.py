@@ -497,3 +497,170 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.report}.{self.format} ({self.get_state_display()})"
+
+
+# --- objections, appeals, credit repair ------------------------------------------------------
+# Each is entered by an officer on the trader's behalf and decided by a supervisor; the
+# decision moves the measure or the violation through its own service, in one transaction.
+
+
+class ObjectionStatus(models.TextChoices):
+    PENDING = "pending", _("pending decision")
+    MAINTAINED = "maintained", _("measure maintained")
+    WITHDRAWN = "withdrawn", _("measure withdrawn")
+
+
+class Objection(models.Model):
+    """A trader's objection to a proposed measure, recorded before its objection deadline."""
+
+    Status = ObjectionStatus
+
+    restriction = models.ForeignKey(
+        Restriction, models.PROTECT, related_name="objections", verbose_name=_("measure")
+    )
+    grounds = models.TextField(_("grounds"))
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, related_name="+", verbose_name=_("recorded by")
+    )
+    recorded_at = models.DateTimeField(_("recorded at"))
+    status = models.CharField(
+        _("status"), max_length=12, choices=ObjectionStatus.choices, default=ObjectionStatus.PENDING
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    note = models.TextField(_("decision note"), blank=True)
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        verbose_name = _("objection")
+        verbose_name_plural = _("objections")
+        permissions = [("decide_objection", _("Can maintain or withdraw a measure on an objection"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["restriction"], condition=Q(status="pending"), name="objection_one_pending"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ObjectionStatus.values), name="objection_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(decided_at__isnull=False), name="objection_decided_has_time"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "recorded_at"], name="objection_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_status_display()}"
+
+
+class AppealStatus(models.TextChoices):
+    PENDING = "pending", _("pending decision")
+    GRANTED = "granted", _("granted")
+    REFUSED = "refused", _("refused")
+
+
+class Appeal(models.Model):
+    """An appeal against a confirmed violation. Pending, it does not suspend the violation."""
+
+    Status = AppealStatus
+
+    violation = models.ForeignKey(
+        Violation, models.PROTECT, related_name="appeals", verbose_name=_("violation")
+    )
+    grounds = models.TextField(_("grounds"))
+    filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, related_name="+", verbose_name=_("entered by")
+    )
+    filed_at = models.DateTimeField(_("filed at"))
+    deadline = models.DateTimeField(_("decide by"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=AppealStatus.choices, default=AppealStatus.PENDING
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    note = models.TextField(_("decision note"), blank=True)
+
+    class Meta:
+        ordering = ["-filed_at", "-id"]
+        verbose_name = _("appeal")
+        verbose_name_plural = _("appeals")
+        permissions = [("decide_appeal", _("Can grant or refuse an appeal"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["violation"], condition=Q(status="pending"), name="appeal_one_pending"
+            ),
+            models.CheckConstraint(condition=Q(status__in=AppealStatus.values), name="appeal_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(decided_at__isnull=False), name="appeal_decided_has_time"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "deadline"], name="appeal_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_status_display()}"
+
+
+class RepairStatus(models.TextChoices):
+    PENDING = "pending", _("pending decision")
+    APPROVED = "approved", _("approved")
+    REJECTED = "rejected", _("rejected")
+
+
+class RepairApplication(models.Model):
+    """A trader's application to lift an active measure early after rectification."""
+
+    Status = RepairStatus
+
+    restriction = models.ForeignKey(
+        Restriction, models.PROTECT, related_name="repair_applications", verbose_name=_("measure")
+    )
+    grounds = models.TextField(_("rectification done"))
+    filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, related_name="+", verbose_name=_("entered by")
+    )
+    filed_at = models.DateTimeField(_("filed at"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=RepairStatus.choices, default=RepairStatus.PENDING
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    note = models.TextField(_("decision note"), blank=True)
+
+    class Meta:
+        ordering = ["-filed_at", "-id"]
+        verbose_name = _("credit repair application")
+        verbose_name_plural = _("credit repair applications")
+        permissions = [("decide_repair", _("Can approve or reject a credit repair application"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["restriction"], condition=Q(status="pending"), name="repair_one_pending"
+            ),
+            models.CheckConstraint(condition=Q(status__in=RepairStatus.values), name="repair_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(decided_at__isnull=False), name="repair_decided_has_time"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "filed_at"], name="repair_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_status_display()}"

@@ -85,6 +85,7 @@ class PolicyRules:
     )
     blacklist_min_days: int = 365  # earliest credit repair of a blacklisting
     appeal_window_days: int = 60
+    appeal_decision_days: int = 60  # a supervisor decides an appeal within this many days
     points_overrides: Mapping[str, int] = field(default_factory=dict)  # violation type code → points
 
     def grade_for(self, score: int) -> str:
@@ -101,6 +102,7 @@ class PolicyRules:
             "escalations": [rule.as_dict() for rule in self.escalations],
             "blacklist_min_days": self.blacklist_min_days,
             "appeal_window_days": self.appeal_window_days,
+            "appeal_decision_days": self.appeal_decision_days,
             "points_overrides": dict(self.points_overrides),
         }
 
@@ -140,6 +142,8 @@ class PolicyRules:
             escalations=escalations,
             blacklist_min_days=_non_negative_int("blacklist_min_days", data.get("blacklist_min_days", 365)),
             appeal_window_days=_non_negative_int("appeal_window_days", data.get("appeal_window_days", 60)),
+            # Policies activated before this setting existed decide within the default.
+            appeal_decision_days=_positive_int("appeal_decision_days", data.get("appeal_decision_days", 60)),
             points_overrides={str(k): int(v) for k, v in overrides.items()},
         )
 
@@ -147,6 +151,12 @@ class PolicyRules:
 def _non_negative_int(name: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise PolicyError(name, f"must be a whole number ≥ 0, got {value!r}")
+    return value
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if _non_negative_int(name, value) == 0:
+        raise PolicyError(name, "must be at least 1")
     return value
 
 

@@ -3,6 +3,7 @@
 - violations: the catalog, violations (record, confirm, reject) and evidence
 - restrictions: measures (impose, withdraw, lift) with their statements of reasons
 - policies: policy versions (draft, activate)
+- appeals: the trader's remedies (objections, appeals, credit repair) and their queues
 - queue: the review queue (pending violations, oldest first), reached from violations
 
 The admin's home page is the staff dashboard (penalties.dashboard, drawn by the
@@ -17,9 +18,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from penalties.admin import policies, queue, restrictions, violations
+from penalties.admin import appeals, policies, queue, restrictions, violations
 
 # Extends whichever admin/index.html the site has, so other blocks on the home page stay.
 admin.site.index_template = "admin/penalties/dashboard_index.html"
 
-__all__ = ["policies", "queue", "restrictions", "violations"]
+__all__ = ["appeals", "policies", "queue", "restrictions", "violations"]

@@ -4,6 +4,14 @@ that writes its ledger entry. Split by concern; import from here."""
 from __future__ import annotations
 
 from penalties.services.acks import restriction_acknowledge
+from penalties.services.appeals import (
+    appeal_decide,
+    appeal_file,
+    objection_decide,
+    objection_record,
+    repair_apply,
+    repair_decide,
+)
 from penalties.services.policies import active_policy, policy_activate, policy_create
 from penalties.services.reports import report_submit
 from penalties.services.restrictions import (
@@ -15,6 +23,7 @@ from penalties.services.restrictions import (
 from penalties.services.violations import (
     evidence_attach,
     violation_confirm,
+    violation_overturn,
     violation_payload,
     violation_record,
     violation_reject,
@@ -22,9 +31,15 @@ from penalties.services.violations import (
 
 __all__ = [
     "active_policy",
+    "appeal_decide",
+    "appeal_file",
     "evidence_attach",
+    "objection_decide",
+    "objection_record",
     "policy_activate",
     "policy_create",
+    "repair_apply",
+    "repair_decide",
     "report_submit",
     "restriction_acknowledge",
     "restriction_impose",
@@ -32,6 +47,7 @@ __all__ = [
     "restriction_withdraw",
     "trader_reassess",
     "violation_confirm",
+    "violation_overturn",
     "violation_payload",
     "violation_record",
     "violation_reject",

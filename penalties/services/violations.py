@@ -249,6 +249,56 @@ def violation_reject(*, actor: Actor, violation: Violation, note: str) -> Violat
     )
 
 
+@transaction.atomic
+def violation_overturn(
+    *, actor: Actor, violation: Violation, note: str, appeal_id: int | None = None
+) -> Violation:
+    """confirmed → overturned, when an appeal is granted. It stops counting at once: the
+    trader is flagged, and the reassessment lifts the measures it grounded (`overturned`).
+
+    The confirmation (decided_by/at) stays on the row; the overturning is in the ledger
+    and on the appeal."""
+    if actor.kind != "user":
+        raise PermissionDenied("Only a member of staff overturns a violation.")
+    require_perm(actor, "penalties.decide_appeal", "You may not overturn violations.")
+    note = (note or "").strip()
+    if not note:
+        raise ApplicationError("Say why the violation is overturned.", field="note", code="required")
+    locked = (
+        Violation.objects.select_for_update(of=("self",))
+        .select_related("type", "trader")
+        .get(pk=violation.pk)
+    )
+    if Violation.Status.OVERTURNED not in Violation.TRANSITIONS[locked.status]:
+        raise ApplicationError(
+            f"A {locked.status} violation cannot be overturned.",
+            field="status",
+            code="invalid_transition",
+            value=locked.status,
+        )
+    locked.status = Violation.Status.OVERTURNED
+    locked.save(update_fields=["status"])
+    _flag_for_reassessment(locked.trader_id)
+    ledger_append(
+        actor=actor,
+        action="violation.overturned",
+        subject_type="violation",
+        subject_id=locked.pk,
+        trader_uscc=locked.trader.uscc,
+        payload={
+            "violation": locked.pk,
+            "type": locked.type.code,
+            "severity": locked.type.severity,
+            "occurred_on": locked.occurred_on,
+            "status": locked.status,
+            "appeal": appeal_id,
+            "overturned_by": actor.user.pk,
+            "note": note,
+        },
+    )
+    return locked
+
+
 def _content_type(upload, content_type: str | None, name: str) -> str:
     declared = (content_type or getattr(upload, "content_type", None) or "").split(";")[0].strip().lower()
     if not declared or declared == "application/octet-stream":

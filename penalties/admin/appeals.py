@@ -1,0 +1,455 @@
+"""The trader's remedies in the admin: objections, appeals and credit repair applications.
+
+Each list is a queue (pending first, oldest first, with its deadline and the days left).
+An officer enters an item on the add page; a supervisor decides through the list's actions,
+which ask for the reasons first and then call the service once per row, reporting every
+refusal by row. Nothing here is edited or deleted: the records change only by decision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import Case, IntegerField, Value, When
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext, ngettext_lazy
+
+from creditledger.exceptions import ApplicationError
+from creditledger.ledger.actors import Actor
+from creditledger.ledger.admin import ServiceAdminMixin, ServiceForm, ledger_changelist_url
+from penalties import services
+from penalties.admin.violations import ACTION_LIMIT
+from penalties.models import Appeal, Objection, RepairApplication
+
+GROUNDS_WIDGET = forms.Textarea(attrs={"rows": 6, "cols": 80})
+
+# --- forms -----------------------------------------------------------------------------------
+
+
+class ObjectionRecordForm(ServiceForm):
+    class Meta:
+        model = Objection
+        fields = ("restriction", "grounds")
+        widgets = {"grounds": GROUNDS_WIDGET}
+        help_texts = {
+            "restriction": _("A proposed measure whose objection deadline has not passed."),
+            "grounds": _("The trader's objection, as stated."),
+        }
+
+    def call_service(self, actor: Actor, data: dict[str, Any]) -> Objection:
+        return services.objection_record(
+            actor=actor, restriction=data["restriction"], grounds=data["grounds"]
+        )
+
+
+class AppealFileForm(ServiceForm):
+    class Meta:
+        model = Appeal
+        fields = ("violation", "grounds")
+        widgets = {"grounds": GROUNDS_WIDGET}
+        help_texts = {
+            "violation": _(
+                "A confirmed violation, within the policy's appeal period after its confirmation."
+            ),
+            "grounds": _("The trader's grounds of appeal, as stated."),
+        }
+
+    def call_service(self, actor: Actor, data: dict[str, Any]) -> Appeal:
+        return services.appeal_file(actor=actor, violation=data["violation"], grounds=data["grounds"])
+
+
+class RepairApplyForm(ServiceForm):
+    class Meta:
+        model = RepairApplication
+        fields = ("restriction", "grounds")
+        widgets = {"grounds": GROUNDS_WIDGET}
+        help_texts = {
+            "restriction": _("A measure in force."),
+            "grounds": _("What the trader has rectified, and the proof of it."),
+        }
+
+    def call_service(self, actor: Actor, data: dict[str, Any]) -> RepairApplication:
+        return services.repair_apply(actor=actor, restriction=data["restriction"], grounds=data["grounds"])
+
+
+class DecisionForm(forms.Form):
+    note = forms.CharField(
+        label=_("reasons for the decision"),
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        max_length=4000,
+    )
+
+
+# --- display helpers ---------------------------------------------------------------------------
+
+
+def days_left(deadline: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """Whole days until the deadline, or how long it is overdue."""
+    if deadline is None:
+        return "—"
+    left = deadline - (now or timezone.now())
+    if left.total_seconds() < 0:
+        overdue = -left.days  # floor: 2 hours late is 1 day overdue
+        return format_html(
+            '<strong class="deadline-overdue">{}</strong>',
+            ngettext("overdue by %(days)d day", "overdue by %(days)d days", overdue) % {"days": overdue},
+        )
+    if left.days == 0:
+        return format_html('<strong class="deadline-today">{}</strong>', _("less than a day"))
+    return ngettext("%(days)d day", "%(days)d days", left.days) % {"days": left.days}
+
+
+def _link(url_name: str, obj: Any) -> str:
+    if obj is None:
+        return "—"
+    return format_html('<a href="{}">{}</a>', reverse(url_name, args=[obj.pk]), obj)
+
+
+# --- the shared queue admin ------------------------------------------------------------------
+
+
+class RemedyAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    """A queue of remedies: read-only rows, entered by a service, decided by actions."""
+
+    add_form: type[ServiceForm]
+    decide_perm: str
+    filed_field: str  # when the item was entered: the queue's age order
+    detail_fields: tuple[str, ...]
+    subject_type: str  # the ledger's subject_type for these rows
+    list_filter = ("status",)
+    list_per_page = 50
+    show_full_result_count = False
+    actions: tuple[str, ...] = ()
+
+    def get_queryset(self, request: HttpRequest):
+        # Pending first, each part oldest first: the queue's head is what is due. The rank
+        # is annotated before ModelAdmin orders by it, so this replaces super()'s query.
+        rank = Case(When(status="pending", then=Value(0)), default=Value(1), output_field=IntegerField())
+        qs = self.model._default_manager.get_queryset().annotate(queue_rank=rank)
+        return qs.order_by(*self.get_ordering(request))
+
+    def get_ordering(self, request: HttpRequest):
+        return ["queue_rank", self.filed_field, "id"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None):
+        if obj is None:
+            return ((None, {"fields": self.add_form.Meta.fields}),)
+        return ((None, {"fields": self.detail_fields}),)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None):
+        return () if obj is None else self.detail_fields
+
+    # --- permissions ---------------------------------------------------------------------
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # decided through the actions, never edited
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_decide_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(self.decide_perm)
+
+    # --- actions -------------------------------------------------------------------------
+
+    def _decide(
+        self,
+        request: HttpRequest,
+        queryset,
+        *,
+        action: str,
+        call: Callable[..., Any],
+        title,
+        question,
+        submit,
+        done,
+    ) -> TemplateResponse | None:
+        """Ask for the reasons, then one service call (one transaction) per row."""
+        rows = list(queryset.order_by("pk")[: ACTION_LIMIT + 1])
+        if len(rows) > ACTION_LIMIT:
+            self.message_user(
+                request,
+                _("Select at most %(limit)d items at a time; nothing was changed.") % {"limit": ACTION_LIMIT},
+                messages.ERROR,
+            )
+            return None
+        form = DecisionForm(request.POST if request.POST.get("post") == "yes" else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "question": question,
+                "submit_label": submit,
+                "opts": self.opts,
+                "rows": rows,
+                "form": form,
+                "action": action,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "media": self.media,
+            }
+            request.current_app = self.admin_site.name
+            return TemplateResponse(request, "admin/penalties/decision_confirmation.html", context)
+        actor, note, count = Actor.for_user(request.user), form.cleaned_data["note"], 0
+        for row in rows:
+            try:
+                call(actor=actor, row=row, note=note)
+            except ApplicationError as exc:
+                self.message_user(
+                    request,
+                    _("%(item)s %(id)s: %(error)s")
+                    % {"item": self.opts.verbose_name, "id": row.pk, "error": exc.message},
+                    messages.ERROR,
+                )
+            else:
+                count += 1
+        if count:
+            self.message_user(request, done % {"count": count}, messages.SUCCESS)
+        return None
+
+    # --- display -------------------------------------------------------------------------
+
+    @admin.display(description=_("ledger"))
+    def ledger_link(self, obj: Any) -> str:
+        return format_html(
+            '<a href="{}">{}</a>',
+            ledger_changelist_url(subject_type=self.subject_type, subject_id=str(obj.pk)),
+            _("entries for this item"),
+        )
+
+
+@admin.register(Objection)
+class ObjectionAdmin(RemedyAdmin):
+    add_form = ObjectionRecordForm
+    decide_perm = "penalties.decide_objection"
+    filed_field = "recorded_at"
+    subject_type = "objection"
+    list_display = ("id", "trader", "restriction", "status", "recorded_at", "deadline", "time_left")
+    list_display_links = ("id",)
+    list_select_related = ("restriction__trader",)
+    search_fields = ("restriction__trader__uscc", "restriction__trader__name")
+    autocomplete_fields = ("restriction",)
+    detail_fields = (
+        "restriction_link",
+        "trader",
+        "deadline",
+        "grounds",
+        "recorded_by",
+        "recorded_at",
+        "status",
+        "decided_by",
+        "decided_at",
+        "note",
+        "ledger_link",
+    )
+    actions = ("maintain_selected", "withdraw_selected")
+
+    @admin.display(description=_("trader"))
+    def trader(self, obj: Objection) -> str:
+        return _link("admin:traders_trader_change", obj.restriction.trader)
+
+    @admin.display(description=_("measure"))
+    def restriction_link(self, obj: Objection) -> str:
+        return _link("admin:penalties_restriction_change", obj.restriction)
+
+    @admin.display(description=_("objection deadline"), ordering="restriction__objection_deadline")
+    def deadline(self, obj: Objection):
+        return obj.restriction.objection_deadline
+
+    @admin.display(description=_("time left"))
+    def time_left(self, obj: Objection) -> str:
+        return days_left(obj.restriction.objection_deadline) if obj.status == "pending" else "—"
+
+    @admin.action(description=_("Maintain the measures (objection not upheld)…"), permissions=["decide"])
+    def maintain_selected(self, request: HttpRequest, queryset):
+        def call(*, actor: Actor, row: Objection, note: str) -> Objection:
+            return services.objection_decide(actor=actor, objection=row, decision="maintained", note=note)
+
+        return self._decide(
+            request,
+            queryset,
+            action="maintain_selected",
+            call=call,
+            title=_("Maintain the measures"),
+            question=_("Maintain these measures? Each takes effect at its objection deadline."),
+            submit=_("Maintain"),
+            done=ngettext_lazy("Decided %(count)d objection.", "Decided %(count)d objections.", "count"),
+        )
+
+    @admin.action(description=_("Withdraw the measures (objection upheld)…"), permissions=["decide"])
+    def withdraw_selected(self, request: HttpRequest, queryset):
+        def call(*, actor: Actor, row: Objection, note: str) -> Objection:
+            return services.objection_decide(actor=actor, objection=row, decision="withdrawn", note=note)
+
+        return self._decide(
+            request,
+            queryset,
+            action="withdraw_selected",
+            call=call,
+            title=_("Withdraw the measures"),
+            question=_(
+                "Uphold these objections and withdraw the measures? They will not take effect, and "
+                "the same grounds will not propose them again."
+            ),
+            submit=_("Withdraw"),
+            done=ngettext_lazy("Decided %(count)d objection.", "Decided %(count)d objections.", "count"),
+        )
+
+
+@admin.register(Appeal)
+class AppealAdmin(RemedyAdmin):
+    add_form = AppealFileForm
+    decide_perm = "penalties.decide_appeal"
+    filed_field = "filed_at"
+    subject_type = "appeal"
+    list_display = ("id", "trader", "violation", "status", "filed_at", "deadline", "time_left")
+    list_display_links = ("id",)
+    list_select_related = ("violation__trader", "violation__type")
+    search_fields = ("violation__trader__uscc", "violation__trader__name")
+    autocomplete_fields = ("violation",)
+    detail_fields = (
+        "violation_link",
+        "trader",
+        "grounds",
+        "filed_by",
+        "filed_at",
+        "deadline",
+        "status",
+        "decided_by",
+        "decided_at",
+        "note",
+        "ledger_link",
+    )
+    actions = ("grant_selected", "refuse_selected")
+
+    @admin.display(description=_("trader"))
+    def trader(self, obj: Appeal) -> str:
+        return _link("admin:traders_trader_change", obj.violation.trader)
+
+    @admin.display(description=_("violation"))
+    def violation_link(self, obj: Appeal) -> str:
+        return _link("admin:penalties_violation_change", obj.violation)
+
+    @admin.display(description=_("time left"))
+    def time_left(self, obj: Appeal) -> str:
+        return days_left(obj.deadline) if obj.status == "pending" else "—"
+
+    @admin.action(description=_("Grant the appeals (overturn the violations)…"), permissions=["decide"])
+    def grant_selected(self, request: HttpRequest, queryset):
+        def call(*, actor: Actor, row: Appeal, note: str) -> Appeal:
+            return services.appeal_decide(actor=actor, appeal=row, decision="granted", note=note)
+
+        return self._decide(
+            request,
+            queryset,
+            action="grant_selected",
+            call=call,
+            title=_("Grant the appeals"),
+            question=_(
+                "Grant these appeals? Each violation is overturned, stops counting for the score, "
+                "and the trader is reassessed."
+            ),
+            submit=_("Grant"),
+            done=ngettext_lazy("Decided %(count)d appeal.", "Decided %(count)d appeals.", "count"),
+        )
+
+    @admin.action(description=_("Refuse the appeals…"), permissions=["decide"])
+    def refuse_selected(self, request: HttpRequest, queryset):
+        def call(*, actor: Actor, row: Appeal, note: str) -> Appeal:
+            return services.appeal_decide(actor=actor, appeal=row, decision="refused", note=note)
+
+        return self._decide(
+            request,
+            queryset,
+            action="refuse_selected",
+            call=call,
+            title=_("Refuse the appeals"),
+            question=_("Refuse these appeals? The violations stand."),
+            submit=_("Refuse"),
+            done=ngettext_lazy("Decided %(count)d appeal.", "Decided %(count)d appeals.", "count"),
+        )
+
+
+@admin.register(RepairApplication)
+class RepairApplicationAdmin(RemedyAdmin):
+    add_form = RepairApplyForm
+    decide_perm = "penalties.decide_repair"
+    filed_field = "filed_at"
+    subject_type = "repair"
+    list_display = ("id", "trader", "restriction", "status", "filed_at", "waiting")
+    list_display_links = ("id",)
+    list_select_related = ("restriction__trader",)
+    search_fields = ("restriction__trader__uscc", "restriction__trader__name")
+    autocomplete_fields = ("restriction",)
+    detail_fields = (
+        "restriction_link",
+        "trader",
+        "grounds",
+        "filed_by",
+        "filed_at",
+        "status",
+        "decided_by",
+        "decided_at",
+        "note",
+        "ledger_link",
+    )
+    actions = ("approve_selected", "reject_selected")
+
+    @admin.display(description=_("trader"))
+    def trader(self, obj: RepairApplication) -> str:
+        return _link("admin:traders_trader_change", obj.restriction.trader)
+
+    @admin.display(description=_("measure"))
+    def restriction_link(self, obj: RepairApplication) -> str:
+        return _link("admin:penalties_restriction_change", obj.restriction)
+
+    @admin.display(description=_("waiting"))
+    def waiting(self, obj: RepairApplication) -> str:
+        if obj.status != "pending":
+            return "—"
+        days = (timezone.now() - obj.filed_at).days
+        return ngettext("%(days)d day", "%(days)d days", days) % {"days": days}
+
+    @admin.action(description=_("Approve the applications (lift the measures)…"), permissions=["decide"])
+    def approve_selected(self, request: HttpRequest, queryset):
+        def call(*, actor: Actor, row: RepairApplication, note: str) -> RepairApplication:
+            return services.repair_decide(actor=actor, application=row, decision="approved", note=note)
+
+        return self._decide(
+            request,
+            queryset,
+            action="approve_selected",
+            call=call,
+            title=_("Approve credit repair"),
+            question=_(
+                "Approve these applications? Each measure is lifted now as repaired (a blacklisting "
+                "only after the policy's minimum period)."
+            ),
+            submit=_("Approve"),
+            done=ngettext_lazy("Decided %(count)d application.", "Decided %(count)d applications.", "count"),
+        )
+
+    @admin.action(description=_("Reject the applications…"), permissions=["decide"])
+    def reject_selected(self, request: HttpRequest, queryset):
+        def call(*, actor: Actor, row: RepairApplication, note: str) -> RepairApplication:
+            return services.repair_decide(actor=actor, application=row, decision="rejected", note=note)
+
+        return self._decide(
+            request,
+            queryset,
+            action="reject_selected",
+            call=call,
+            title=_("Reject credit repair"),
+            question=_("Reject these applications? The measures stay in force."),
+            submit=_("Reject"),
+            done=ngettext_lazy("Decided %(count)d application.", "Decided %(count)d applications.", "count"),
+        )
