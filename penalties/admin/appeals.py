@@ -126,6 +126,8 @@ class RemedyAdmin(ServiceAdminMixin, admin.ModelAdmin):
     filed_field: str  # when the item was entered: the queue's age order
     detail_fields: tuple[str, ...]
     subject_type: str  # the ledger's subject_type for these rows
+    decision_buttons: tuple[tuple[str, Any], ...] = ()  # (action, label) on a pending item's page
+    change_form_template = "admin/penalties/remedy_change_form.html"
     list_filter = ("status",)
     list_per_page = 50
     show_full_result_count = False
@@ -148,6 +150,14 @@ class RemedyAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None):
         return () if obj is None else self.detail_fields
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        obj = self.get_object(request, object_id)
+        buttons = ()
+        if obj is not None and obj.status == "pending" and self.has_decide_permission(request):
+            buttons = self.decision_buttons
+        extra_context = {**(extra_context or {}), "decision_buttons": buttons}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     # --- permissions ---------------------------------------------------------------------
 
@@ -252,6 +262,10 @@ class ObjectionAdmin(RemedyAdmin):
         "ledger_link",
     )
     actions = ("maintain_selected", "withdraw_selected")
+    decision_buttons = (
+        ("maintain_selected", _("Maintain the measure…")),
+        ("withdraw_selected", _("Withdraw the measure…")),
+    )
 
     @admin.display(description=_("trader"))
     def trader(self, obj: Objection) -> str:
@@ -330,6 +344,7 @@ class AppealAdmin(RemedyAdmin):
         "ledger_link",
     )
     actions = ("grant_selected", "refuse_selected")
+    decision_buttons = (("grant_selected", _("Grant…")), ("refuse_selected", _("Refuse…")))
 
     @admin.display(description=_("trader"))
     def trader(self, obj: Appeal) -> str:
@@ -403,6 +418,7 @@ class RepairApplicationAdmin(RemedyAdmin):
         "ledger_link",
     )
     actions = ("approve_selected", "reject_selected")
+    decision_buttons = (("approve_selected", _("Approve…")), ("reject_selected", _("Reject…")))
 
     @admin.display(description=_("trader"))
     def trader(self, obj: RepairApplication) -> str:

@@ -649,3 +649,17 @@ def test_nothing_is_deletable_or_editable(client, proposal, officer, supervisor)
     assert response.status_code == 403
     objection.refresh_from_db()
     assert (objection.grounds, objection.status) == ("不服", "pending")
+
+
+def test_a_pending_items_page_offers_the_supervisor_its_decisions(client, proposal, officer, supervisor):
+    objection = objection_record(actor=Actor.for_user(officer), restriction=proposal, grounds="不服")
+    url = reverse("admin:penalties_objection_change", args=[objection.pk])
+    client.force_login(officer)
+    assert 'value="withdraw_selected"' not in client.get(url).content.decode()
+    client.force_login(supervisor)
+    page = client.get(url).content.decode()
+    assert 'value="maintain_selected"' in page and 'value="withdraw_selected"' in page
+    objection_decide(
+        actor=Actor.for_user(supervisor), objection=objection, decision="maintained", note="维持"
+    )
+    assert 'value="withdraw_selected"' not in client.get(url).content.decode()
