@@ -12,11 +12,19 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Count, Min, Q, Window
+from django.db.models import Count, Exists, Min, OuterRef, Q, Window
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
-from penalties.models import Category, Restriction, RestrictionAck, Violation
+from penalties.models import (
+    Appeal,
+    Category,
+    Objection,
+    RepairApplication,
+    Restriction,
+    RestrictionAck,
+    Violation,
+)
 from traders.models import Platform, Shop, Trader
 
 State = Restriction.State
@@ -61,7 +69,8 @@ def queue_sizes(now: dt.datetime | None = None) -> QueueSizes:
 
 @dataclass(frozen=True)
 class Deadlines:
-    """Proposed measures whose objection window closes soon, soonest first."""
+    """Proposed measures whose objection window closes soon, soonest first; each row carries
+    `objection_pending` (an objection awaits a supervisor's decision)."""
 
     total: int
     measures: list[Restriction]
@@ -69,14 +78,9 @@ class Deadlines:
 
 
 def objection_deadlines(now: dt.datetime | None = None, days: int = DEADLINE_DAYS) -> Deadlines:
-    """Proposed measures whose objection deadline lies between now and `days` from now.
-
-    TODO(issue 6, objections and appeals): once Objection and Appeal are in
-    penalties/models.py, add the objections still undecided and the appeals whose decision
-    deadline is near; until then the objection window of a proposed measure is the only
-    deadline the data holds.
-    """
+    """Proposed measures whose objection deadline lies between now and `days` from now."""
     now = now or timezone.now()
+    pending = Objection.objects.filter(restriction=OuterRef("pk"), status=Objection.Status.PENDING)
     rows = list(
         Restriction.objects.filter(
             state=State.PROPOSED,
@@ -84,11 +88,55 @@ def objection_deadlines(now: dt.datetime | None = None, days: int = DEADLINE_DAY
             objection_deadline__lte=now + dt.timedelta(days=days),
         )
         .select_related("trader")
+        .annotate(objection_pending=Exists(pending))
         # The total rides along on each row: one query for the list and its count.
         .annotate(total=Window(Count("pk")))
         .order_by("objection_deadline", "pk")[:LIST_LIMIT]
     )
     return Deadlines(total=rows[0].total if rows else 0, measures=rows, days=days)
+
+
+@dataclass(frozen=True)
+class AppealDeadlines:
+    """Pending appeals due for a decision within `days` or already overdue, soonest first."""
+
+    total: int
+    appeals: list[Appeal]
+    days: int = DEADLINE_DAYS
+
+
+def appeal_deadlines(now: dt.datetime | None = None, days: int = DEADLINE_DAYS) -> AppealDeadlines:
+    now = now or timezone.now()
+    rows = list(
+        Appeal.objects.filter(status=Appeal.Status.PENDING, deadline__lte=now + dt.timedelta(days=days))
+        .select_related("violation__trader", "violation__type")
+        .annotate(total=Window(Count("pk")))
+        .order_by("deadline", "pk")[:LIST_LIMIT]
+    )
+    return AppealDeadlines(total=rows[0].total if rows else 0, appeals=rows, days=days)
+
+
+@dataclass(frozen=True)
+class PendingRemedies:
+    objections: int
+    appeals: int
+    repairs: int
+
+
+def pending_remedies() -> PendingRemedies:
+    """Objections, appeals and repair applications awaiting a decision: one statement."""
+    o, a, r = (model._meta.db_table for model in (Objection, Appeal, RepairApplication))
+    sql = f"""
+        SELECT (SELECT COUNT(*) FROM {o} WHERE status = %s),
+               (SELECT COUNT(*) FROM {a} WHERE status = %s),
+               (SELECT COUNT(*) FROM {r} WHERE status = %s)
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [Objection.Status.PENDING, Appeal.Status.PENDING, RepairApplication.Status.PENDING]
+        )
+        objections, appeals, repairs = cursor.fetchone()
+    return PendingRemedies(int(objections), int(appeals), int(repairs))
 
 
 def week_start(now: dt.datetime | None = None) -> dt.datetime:

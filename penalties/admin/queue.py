@@ -81,6 +81,9 @@ class ReviewQueueAdmin(ViolationAdmin):
     ordering = ("recorded_at", "id")
     sortable_by = ("id", "recorded_age", "occurred_on")
 
+    class Media:
+        css = {"all": ["penalties/dashboard.css"]}
+
     def get_queryset(self, request: HttpRequest):
         evidence = Evidence.objects.order_by("uploaded_at", "id")
         return (
@@ -125,8 +128,7 @@ class ReviewQueueAdmin(ViolationAdmin):
         # the browser never navigates to it, so it is never rendered as a page.
         thumbs = format_html_join(
             "",
-            '<a href="{0}" title="{1}"><img class="evidence-thumb" src="{0}" alt="{1}" '
-            'loading="lazy" style="max-width: 96px; max-height: 72px; margin: 0 4px 4px 0"></a>',
+            '<a href="{0}" title="{1}"><img class="evidence-thumb" src="{0}" alt="{1}" loading="lazy"></a>',
             ((reverse("penalties:evidence-download", args=[e.pk]), e.original_name) for e in images),
         )
         links = format_html_join(

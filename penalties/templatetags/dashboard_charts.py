@@ -29,9 +29,9 @@ register = template.Library()
 
 # SVG user units; the SVGs scale to the width of their panel.
 GRADE_W, GRADE_H = 360, 220
-WEEK_W, WEEK_H = 720, 260
+WEEK_W, WEEK_H = 780, 260
 LEFT, RIGHT, TOP, BOTTOM = 40, 12, 18, 30
-LEGEND_W = 170
+LEGEND_W = 220
 
 GRADE_COLOURS = {"A": "#2e7d32", "B": "#79aec8", "C": "#e0a526", "D": "#c0392b"}
 # One colour per category, in Category order; distinguishable and legible on white.
@@ -278,6 +278,14 @@ def staff_dashboard(context: template.Context) -> dict[str, Any]:
         data["deadlines"] = dashboard.objection_deadlines(now)
         data["week"] = dashboard.measures_this_week(now)
         data["unacked"] = dashboard.unacknowledged(now)
+    if user.has_perm("penalties.view_objection") or user.has_perm("penalties.view_appeal"):
+        data["remedies"] = dashboard.pending_remedies()
+        data["remedy_urls"] = {
+            name: reverse(f"admin:penalties_{name}_changelist") + "?status__exact=pending"
+            for name in ("objection", "appeal", "repairapplication")
+        }
+    if user.has_perm("penalties.view_appeal"):
+        data["appeal_deadlines"] = dashboard.appeal_deadlines(now)
     if user.has_perm("traders.view_trader"):
         data["grade_chart"] = grade_chart(dashboard.grade_distribution())
     return data

@@ -15,7 +15,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from penalties import dashboard
-from penalties.models import Category, Evidence, Restriction, RestrictionAck, Violation, ViolationType
+from penalties.models import (
+    Appeal,
+    Category,
+    Evidence,
+    Objection,
+    RepairApplication,
+    Restriction,
+    RestrictionAck,
+    Violation,
+    ViolationType,
+)
 from penalties.services import evidence_attach
 from penalties.templatetags.dashboard_charts import grade_chart, weekly_chart
 from tests import factories
@@ -26,6 +36,8 @@ pytestmark = pytest.mark.django_db
 DAY = dt.timedelta(days=1)
 HOME = reverse("admin:index")
 QUEUE = reverse("admin:penalties_violation_queue")
+# What the home page may cost, whatever the data.
+QUERY_BUDGET = 14
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 # A Wednesday afternoon in Beijing: the week began on Monday 2026-11-23.
 NOW = dt.datetime(2026, 11, 25, 15, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -116,6 +128,85 @@ def test_objection_deadlines_lists_proposed_measures_closing_within_three_days_s
     ]
     assert deadlines.total == len(expected) == 2
     assert deadlines.measures == expected == [sooner, later]
+
+
+def test_a_pending_objection_is_flagged_on_its_measures_deadline_row(officer):
+    t = factories.TraderFactory.create_batch(2)
+    objected = _measure(t[0], "proposed", objection_deadline=NOW + DAY)
+    quiet = _measure(t[1], "proposed", objection_deadline=NOW + 2 * DAY)
+    Objection.objects.create(restriction=objected, grounds="不服", recorded_by=officer, recorded_at=NOW - DAY)
+    Objection.objects.create(
+        restriction=quiet,
+        grounds="不服",
+        recorded_by=officer,
+        recorded_at=NOW - 2 * DAY,
+        status=Objection.Status.MAINTAINED,
+        decided_at=NOW - DAY,
+    )
+
+    deadlines = dashboard.objection_deadlines(NOW)
+
+    assert [(r.pk, r.objection_pending) for r in deadlines.measures] == [
+        (objected.pk, True),
+        (quiet.pk, False),
+    ]
+
+
+def _appeal(violation: Violation, user, deadline: dt.datetime, **fields) -> Appeal:
+    return Appeal.objects.create(
+        violation=violation,
+        grounds="证据不足",
+        filed_by=user,
+        filed_at=NOW - 10 * DAY,
+        deadline=deadline,
+        **fields,
+    )
+
+
+def test_appeal_deadlines_list_pending_appeals_due_within_three_days_or_overdue(officer):
+    v = [_decided(Violation.Status.CONFIRMED, NOW - 20 * DAY) for _ in range(5)]
+    overdue = _appeal(v[0], officer, NOW - DAY)
+    soon = _appeal(v[1], officer, NOW + 2 * DAY)
+    _appeal(v[2], officer, NOW + 10 * DAY)  # not yet near
+    _appeal(v[3], officer, NOW + DAY, status=Appeal.Status.REFUSED, decided_at=NOW - DAY)  # decided
+
+    deadlines = dashboard.appeal_deadlines(NOW)
+
+    expected = [
+        a
+        for a in Appeal.objects.order_by("deadline")
+        if a.status == "pending" and a.deadline <= NOW + 3 * DAY
+    ]
+    assert deadlines.total == len(expected) == 2
+    assert deadlines.appeals == expected == [overdue, soon]
+
+
+def test_pending_remedies_count_objections_appeals_and_repairs_awaiting_a_decision(officer):
+    t = factories.TraderFactory.create_batch(3)
+    proposed = [_measure(trader, "proposed", objection_deadline=NOW + DAY) for trader in t[:2]]
+    active = _measure(t[2], "active")
+    Objection.objects.create(restriction=proposed[0], grounds="x", recorded_by=officer, recorded_at=NOW)
+    Objection.objects.create(
+        restriction=proposed[1],
+        grounds="x",
+        recorded_by=officer,
+        recorded_at=NOW,
+        status=Objection.Status.WITHDRAWN,
+        decided_at=NOW,
+    )
+    violations = [_decided(Violation.Status.CONFIRMED, NOW - 20 * DAY) for _ in range(2)]
+    for violation in violations:
+        _appeal(violation, officer, NOW + 5 * DAY)
+    RepairApplication.objects.create(restriction=active, grounds="已整改", filed_by=officer, filed_at=NOW)
+
+    remedies = dashboard.pending_remedies()
+
+    assert remedies == dashboard.PendingRemedies(
+        objections=Objection.objects.filter(status="pending").count(),
+        appeals=Appeal.objects.filter(status="pending").count(),
+        repairs=RepairApplication.objects.filter(status="pending").count(),
+    )
+    assert remedies == dashboard.PendingRemedies(1, 2, 1)
 
 
 def test_measures_this_week_count_proposals_starts_lifts_and_withdrawals_since_monday():
@@ -285,6 +376,7 @@ def test_the_weekly_chart_stacks_one_segment_per_category_with_the_weeks_total()
 def _seed(n: int) -> None:
     """n of everything the dashboard counts."""
     taobao = factories.PlatformFactory(code="taobao", name="淘宝")
+    clerk = factories.UserFactory(username="clerk")
     now = timezone.now()
     for i in range(n):
         trader = factories.TraderFactory(grade="ABCD"[i % 4])
@@ -294,12 +386,17 @@ def _seed(n: int) -> None:
         )
         _decided(Violation.Status.CONFIRMED, now - i * 7 * DAY, trader=trader)
         _measure(trader, "active", starts_at=now - i * DAY, noticed_at=now - i * DAY)
-        _measure(
+        proposed = _measure(
             trader,
             "proposed",
             measure=Restriction.Measure.SUSPENDED,
             noticed_at=now,
             objection_deadline=now + DAY + i * dt.timedelta(hours=1),
+        )
+        Objection.objects.create(restriction=proposed, grounds="不服", recorded_by=clerk, recorded_at=now)
+        confirmed = _decided(Violation.Status.CONFIRMED, now - 30 * DAY, trader=trader)
+        Appeal.objects.create(
+            violation=confirmed, grounds="x", filed_by=clerk, filed_at=now, deadline=now + i * DAY - DAY / 2
         )
 
 
@@ -311,12 +408,22 @@ def test_staff_see_the_dashboard_above_the_app_list(client, role, request):
     assert response.status_code == 200
     body = response.content.decode()
     assert body.index('id="dashboard"') < body.index('id="content-main"')  # above the app list
-    for panel in ["dashboard-queue", "dashboard-week", "dashboard-deadlines", "dashboard-unacked"]:
+    for panel in [
+        "dashboard-queue",
+        "dashboard-week",
+        "dashboard-deadlines",
+        "dashboard-remedies",
+        "dashboard-appeals",
+        "dashboard-unacked",
+    ]:
         assert f'id="{panel}"' in body
     assert '<svg class="dashboard-chart grade-chart"' in body
     assert '<svg class="dashboard-chart weekly-chart"' in body
     assert re.search(r'data-figure="pending"><span class="number">3<', body)
     assert re.search(r'data-figure="platform-reports"><span class="number">3<', body)
+    assert re.search(r'data-figure="objections"><span class="number">3<', body)
+    assert body.count('class="objection-pending"') == 3
+    assert body.count('class="appeal-row"') == 3  # due within 3 days (one overdue)
     assert QUEUE in body
 
 
@@ -343,6 +450,10 @@ def test_the_dashboard_costs_the_same_queries_for_2_or_12_of_everything(client, 
     small = _queries(client, HOME)
     _seed_extra(10)
     assert _queries(client, HOME) == small
+    # session, user, permissions, then one query per panel (queue, weekly chart, deadlines,
+    # week's measures, unacknowledged counts and list, remedies, appeals, grades) and the
+    # recent-actions box.
+    assert small <= QUERY_BUDGET, small
 
 
 def _seed_extra(n: int) -> None:
