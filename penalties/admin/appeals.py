@@ -20,6 +20,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, ngettext_lazy
@@ -28,6 +29,7 @@ from creditledger.exceptions import ApplicationError
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.admin import ServiceAdminMixin, ServiceForm, ledger_changelist_url
 from penalties import services
+from penalties.admin.display import render_reasons
 from penalties.admin.violations import ACTION_LIMIT
 from penalties.models import Appeal, Objection, RepairApplication
 
@@ -107,6 +109,14 @@ def days_left(deadline: dt.datetime | None, now: dt.datetime | None = None) -> s
     if left.days == 0:
         return format_html('<strong class="deadline-today">{}</strong>', _("less than a day"))
     return ngettext("%(days)d day", "%(days)d days", left.days) % {"days": left.days}
+
+
+def _when(value: dt.datetime | dt.date | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, dt.datetime):
+        return date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
+    return date_format(value, "SHORT_DATE_FORMAT")
 
 
 def _link(url_name: str, obj: Any) -> str:
@@ -228,6 +238,10 @@ class RemedyAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
     # --- display -------------------------------------------------------------------------
 
+    @admin.display(description=_("statement of reasons"))
+    def measure_reasons(self, obj: Objection | RepairApplication) -> str:
+        return render_reasons(obj.restriction)
+
     @admin.display(description=_("ledger"))
     def ledger_link(self, obj: Any) -> str:
         return format_html(
@@ -252,6 +266,7 @@ class ObjectionAdmin(RemedyAdmin):
         "restriction_link",
         "trader",
         "deadline",
+        "measure_reasons",
         "grounds",
         "recorded_by",
         "recorded_at",
@@ -333,6 +348,7 @@ class AppealAdmin(RemedyAdmin):
     detail_fields = (
         "violation_link",
         "trader",
+        "violation_summary",
         "grounds",
         "filed_by",
         "filed_at",
@@ -353,6 +369,21 @@ class AppealAdmin(RemedyAdmin):
     @admin.display(description=_("violation"))
     def violation_link(self, obj: Appeal) -> str:
         return _link("admin:penalties_violation_change", obj.violation)
+
+    @admin.display(description=_("the violation"))
+    def violation_summary(self, obj: Appeal) -> str:
+        v = obj.violation
+        return format_html(
+            "{} ({}) · {} {} · {} {} · {} {}",
+            v.type,
+            v.type.get_severity_display(),
+            _("occurred on"),
+            _when(v.occurred_on),
+            _("confirmed by"),
+            v.confirmed_by or "—",
+            _("on"),
+            _when(v.confirmed_at),
+        )
 
     @admin.display(description=_("time left"))
     def time_left(self, obj: Appeal) -> str:
@@ -408,6 +439,8 @@ class RepairApplicationAdmin(RemedyAdmin):
     detail_fields = (
         "restriction_link",
         "trader",
+        "measure_period",
+        "measure_reasons",
         "grounds",
         "filed_by",
         "filed_at",
@@ -427,6 +460,12 @@ class RepairApplicationAdmin(RemedyAdmin):
     @admin.display(description=_("measure"))
     def restriction_link(self, obj: RepairApplication) -> str:
         return _link("admin:penalties_restriction_change", obj.restriction)
+
+    @admin.display(description=_("in force"))
+    def measure_period(self, obj: RepairApplication) -> str:
+        r = obj.restriction
+        until = _when(r.ends_at) if r.ends_at else _("until lifted")
+        return format_html("{} — {}", _when(r.starts_at), until)
 
     @admin.display(description=_("waiting"))
     def waiting(self, obj: RepairApplication) -> str:

@@ -519,16 +519,24 @@ def test_an_auditor_gets_403_on_the_add_pages(client, auditor, page):
 
 
 @pytest.mark.parametrize("role", ["officer", "supervisor", "auditor"])
-def test_every_role_views_the_queues_and_an_item(client, request, role, proposal, warning, officer):
+def test_every_role_views_the_queues_and_an_item(client, request, role, trader, proposal, warning, officer):
     objection = objection_record(actor=Actor.for_user(officer), restriction=proposal, grounds="不服")
     repair = repair_apply(actor=Actor.for_user(officer), restriction=warning, grounds="已整改")
+    violation = Violation.objects.get(trader=trader, status="confirmed")
+    appeal = appeal_file(actor=Actor.for_user(officer), violation=violation, grounds="不服")
     client.force_login(request.getfixturevalue(role))
     for name in LISTS.values():
         assert client.get(reverse(name)).status_code == 200
-    assert client.get(reverse("admin:penalties_objection_change", args=[objection.pk])).status_code == 200
-    assert (
-        client.get(reverse("admin:penalties_repairapplication_change", args=[repair.pk])).status_code == 200
-    )
+    # Each page shows what is decided on: the measure's reasons, the violation.
+    pages = [
+        ("admin:penalties_objection_change", objection, proposal.reasons["rule"]),
+        ("admin:penalties_appeal_change", appeal, violation.type.name),
+        ("admin:penalties_repairapplication_change", repair, "约谈后仍未整改"),
+    ]
+    for name, row, shows in pages:
+        response = client.get(reverse(name, args=[row.pk]))
+        assert response.status_code == 200
+        assert shows in response.content.decode()
 
 
 def test_the_objection_queue_shows_the_deadline_and_days_left(client, proposal, officer, supervisor):
