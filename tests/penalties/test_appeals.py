@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from django.contrib.admin import helpers
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -486,6 +488,54 @@ def test_a_blacklisting_is_repaired_only_after_the_policys_minimum(trader, offic
     )
     blacklisting.refresh_from_db()
     assert (blacklisting.state, blacklisting.lifted_reason) == ("lifted", "repaired")
+
+
+# --- races ---------------------------------------------------------------------------------
+
+
+def _race(call, n: int = 4) -> tuple[int, list[str]]:
+    """Run `call` in n threads at once: (successes, the codes of the refusals)."""
+    start, done, refused = threading.Barrier(n), [], []
+
+    def run():
+        try:
+            start.wait()
+            call()
+            done.append(1)
+        except ApplicationError as exc:
+            refused.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(done), refused
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_objections_to_one_measure_record_one(proposal, officer):
+    wins, refused = _race(
+        lambda: objection_record(actor=Actor.for_user(officer), restriction=proposal, grounds="同时提出")
+    )
+    assert (wins, refused) == (1, ["duplicate"] * 3)
+    assert Objection.objects.count() == 1
+    assert LedgerEntry.objects.filter(action="objection.recorded").count() == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_decisions_on_one_appeal_decide_it_once(trader, decide, officer, supervisor):
+    appeal = appeal_file(actor=Actor.for_user(officer), violation=decide(trader), grounds="不服")
+    wins, refused = _race(
+        lambda: appeal_decide(
+            actor=Actor.for_user(supervisor), appeal=appeal, decision="granted", note="撤销"
+        )
+    )
+    assert (wins, refused) == (1, ["already_decided"] * 3)
+    assert LedgerEntry.objects.filter(action="violation.overturned").count() == 1
+    assert LedgerEntry.objects.filter(action="appeal.decided").count() == 1
 
 
 # --- admin pages -----------------------------------------------------------------------------
