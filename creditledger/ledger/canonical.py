@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -70,9 +71,11 @@ def parse_time(value: str) -> dt.datetime:
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    return _encode(normalise(value))
+
+
+def _encode(normalised: Any) -> bytes:
+    return json.dumps(normalised, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def entry_body(
@@ -96,6 +99,46 @@ def entry_body(
             "subject": {"type": subject_type, "id": subject_id, "trader": trader_uscc},
             "payload": payload,
         }
+    )
+
+
+@dataclass(frozen=True)
+class BodyParts:
+    """An entry's canonical bytes on either side of its seq, built before the append lock
+    is taken: under the lock only the seq is spliced in and the hash computed.
+
+    The top-level keys sort as action < actor < at < payload < seq < subject, so
+    before_seq + seq + after_seq is byte for byte what entry_body gives (a test says so).
+    """
+
+    before_seq: bytes
+    after_seq: bytes
+    payload: Any  # normalised
+    payload_json: str
+
+    def body(self, seq: int) -> bytes:
+        return self.before_seq + str(int(seq)).encode("ascii") + self.after_seq
+
+
+def entry_parts(
+    *,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    trader_uscc: str,
+    payload: dict,
+) -> BodyParts:
+    payload = normalise(payload)
+    payload_bytes = _encode(payload)
+    head = _encode(normalise({"action": action, "actor": actor, "at": at}))
+    subject = _encode(normalise({"type": subject_type, "id": subject_id, "trader": trader_uscc}))
+    return BodyParts(
+        before_seq=head[:-1] + b',"payload":' + payload_bytes + b',"seq":',
+        after_seq=b',"subject":' + subject + b"}",
+        payload=payload,
+        payload_json=payload_bytes.decode("utf-8"),
     )
 
 

@@ -14,22 +14,26 @@ class LedgerEntry(models.Model):
 
     seq = models.BigIntegerField(primary_key=True)
     at = models.DateTimeField(db_index=True)
-    actor = models.CharField(max_length=100, db_index=True)
-    action = models.CharField(max_length=64, db_index=True)
+    actor = models.CharField(max_length=100)
+    action = models.CharField(max_length=64)
     subject_type = models.CharField(max_length=40)
     subject_id = models.CharField(max_length=64)
-    trader_uscc = models.CharField(max_length=18, blank=True, db_index=True)
+    trader_uscc = models.CharField(max_length=18, blank=True)
     payload = models.JSONField(default=dict)
     body = models.BinaryField()
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["seq"]
         verbose_name_plural = "ledger entries"
+        # Every index slows every append (which holds the ledger lock): only what the
+        # admin filters, the trader trail and the change feed need.
         indexes = [
             models.Index(fields=["subject_type", "subject_id"], name="ledger_subject_idx"),
             models.Index(fields=["trader_uscc", "seq"], name="ledger_trader_seq_idx"),
+            models.Index(fields=["action", "seq"], name="ledger_action_seq_idx"),
+            models.Index(fields=["actor", "seq"], name="ledger_actor_seq_idx"),
         ]
 
     def __str__(self) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from psycopg2.extras import execute_values
 
 from creditledger.ledger import canonical, signing
 from creditledger.ledger.actors import Actor
@@ -40,49 +41,88 @@ def _lock_and_head() -> tuple[int, str]:
     return head if head else (0, canonical.GENESIS_HASH)
 
 
-def _build(seq: int, prev: str, at, actor: Actor | str, entry: Entry) -> LedgerEntry:
-    payload = canonical.normalise(entry.payload)
-    body = canonical.entry_body(
-        seq=seq,
-        at=at,
-        actor=str(actor),
-        action=entry.action,
-        subject_type=entry.subject_type,
-        subject_id=str(entry.subject_id),
-        trader_uscc=entry.trader_uscc,
-        payload=payload,
-    )
-    return LedgerEntry(
-        seq=seq,
-        at=at,
-        actor=str(actor),
-        action=entry.action,
-        subject_type=entry.subject_type,
-        subject_id=str(entry.subject_id),
-        trader_uscc=entry.trader_uscc,
-        payload=payload,
-        body=body,
-        prev_hash=prev,
-        hash=canonical.chain_hash(prev, body),
-    )
+_COLUMNS = "seq, at, actor, action, subject_type, subject_id, trader_uscc, payload, body, prev_hash, hash"
+
+
+def _insert(rows: list[LedgerEntry], payload_json: list[str]) -> None:
+    if connection.vendor != "postgresql":
+        LedgerEntry.objects.bulk_create(rows, batch_size=2000)
+        return
+    # execute_values skips the ORM's per-object work, which dominated bulk appends.
+    values = [
+        (
+            r.seq,
+            r.at,
+            r.actor,
+            r.action,
+            r.subject_type,
+            r.subject_id,
+            r.trader_uscc,
+            js,
+            r.body,
+            r.prev_hash,
+            r.hash,
+        )
+        for r, js in zip(rows, payload_json, strict=True)
+    ]
+    with connection.cursor() as cursor:
+        execute_values(
+            cursor.cursor,
+            f"INSERT INTO {LedgerEntry._meta.db_table} ({_COLUMNS}) VALUES %s",
+            values,
+            template="(%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)",
+            page_size=1000,
+        )
 
 
 def ledger_append_many(*, actor: Actor | str, entries: Iterable[Entry], at=None) -> list[LedgerEntry]:
-    """Append entries in order under one lock. Must run inside the caller's transaction."""
+    """Append entries in order under one lock. Must run inside the caller's transaction.
+
+    Everything that does not depend on the seq (normalising, serialising) happens before
+    the lock is taken, so concurrent writers queue only for the hashing and the insert.
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("ledger appends must run inside the transaction of the change they record")
     entries = list(entries)
     if not entries:
         return []
     at = at or timezone.now()
+    actor = str(actor)
+    prepared = [
+        canonical.entry_parts(
+            at=at,
+            actor=actor,
+            action=entry.action,
+            subject_type=entry.subject_type,
+            subject_id=str(entry.subject_id),
+            trader_uscc=entry.trader_uscc,
+            payload=entry.payload,
+        )
+        for entry in entries
+    ]
     seq, prev = _lock_and_head()
     rows = []
-    for entry in entries:
+    for entry, parts in zip(entries, prepared, strict=True):
         seq += 1
-        row = _build(seq, prev, at, actor, entry)
-        rows.append(row)
-        prev = row.hash
-    LedgerEntry.objects.bulk_create(rows, batch_size=2000)
+        body = parts.body(seq)
+        digest = canonical.chain_hash(prev, body)
+        rows.append(
+            LedgerEntry(
+                seq=seq,
+                at=at,
+                actor=actor,
+                action=entry.action,
+                subject_type=entry.subject_type,
+                subject_id=str(entry.subject_id),
+                trader_uscc=entry.trader_uscc,
+                payload=parts.payload,
+                body=body,
+                prev_hash=prev,
+                hash=digest,
+            )
+        )
+        prev = digest
+    _insert(rows, [parts.payload_json for parts in prepared])
     return rows
 
 
