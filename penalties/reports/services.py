@@ -36,6 +36,14 @@ State = Export.State
 PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 
+def job_time_limit() -> int:
+    """Seconds an export job may run: as long as the broker lets a task run before it hands
+    the message to another worker (a 500k-row XLSX takes minutes), and never less than the
+    project's task time limit."""
+    broker_allows = settings.CELERY_VISIBILITY_TIMEOUT - settings.CELERY_RETRY_BACKOFF_MAX - 60
+    return max(settings.CELERY_TASK_TIME_LIMIT, broker_allows)
+
+
 def keep_days() -> int:
     """How long a finished export's file is kept before it expires."""
     return int(getattr(settings, "EXPORTS_KEEP_DAYS", 7))
@@ -110,9 +118,9 @@ def enqueue_export(export_id: int) -> None:
 
 
 def _claim(export_id: int, now: dt.datetime) -> bool:
-    """requested → running, or take over a run whose worker died: a job runs at most the
-    task time limit, so one still "running" after that is dead."""
-    stale = now - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    """requested → running, or take over a run whose worker died: a job runs at most its
+    time limit, so one still "running" after that is dead."""
+    stale = now - dt.timedelta(seconds=job_time_limit())
     claimable = Q(state=State.REQUESTED) | Q(state=State.RUNNING, started_at__lt=stale)
     return bool(
         Export.objects.filter(claimable, pk=export_id).update(

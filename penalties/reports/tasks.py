@@ -9,8 +9,10 @@ from django.utils import timezone
 from creditledger.tasks import ReliableTask
 from penalties.reports import services
 
+TIME_LIMIT = services.job_time_limit()
 
-@shared_task(base=ReliableTask)
+
+@shared_task(base=ReliableTask, time_limit=TIME_LIMIT, soft_time_limit=TIME_LIMIT - 60)
 def export_run(export_id: int) -> str | None:
     """Run one export. Safe to deliver twice: the claim lets one run through."""
     export = services.export_run(export_id=export_id)
