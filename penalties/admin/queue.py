@@ -95,7 +95,11 @@ class ReviewQueueAdmin(ViolationAdmin):
         )
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
-        context = {"title": _("Review queue: pending violations, oldest first"), **(extra_context or {})}
+        context = {
+            "title": _("Review queue: pending violations, oldest first"),
+            "is_review_queue": True,
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, context)
 
     def get_urls(self):  # reached through ViolationAdmin's URLs only

@@ -579,6 +579,13 @@ def test_an_officer_confirms_from_the_queue_in_bulk_and_stays_on_the_queue(clien
     assert _queue_ids(client.get(QUEUE).content.decode()) == []
 
 
+def test_the_violation_list_and_the_queue_link_to_each_other(client, officer):
+    client.force_login(officer)
+    violations = reverse("admin:penalties_violation_changelist")
+    assert f'href="{QUEUE}"' in client.get(violations).content.decode()
+    assert f'href="{violations}"' in client.get(QUEUE).content.decode()
+
+
 def test_an_auditor_sees_the_queue_without_actions(client, auditor):
     _pending(timezone.now() - DAY)
     client.force_login(auditor)
