@@ -4,6 +4,9 @@ Each selector is one query (an aggregate or a short, LIMITed list), so the page 
 same number of queries however many traders, violations and measures there are. Counts
 are exact; what grows with the data is only the work inside those few queries, and each
 runs on an index or a GROUP BY over one table.
+
+TODO(issue 6, jurisdiction): the selectors count the whole market; once staff carry
+region-code prefixes, take the user's prefixes and filter each query by trader region.
 """
 
 from __future__ import annotations

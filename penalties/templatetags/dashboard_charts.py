@@ -118,6 +118,7 @@ def grade_chart(distribution: Sequence[tuple[str, int]]) -> SafeString:
         '{}<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#999"/>'
         '<text x="{}" y="{}" font-size="11" fill="#666" text-anchor="end" '
         'dominant-baseline="hanging">{}</text>'
+        '<text x="{}" y="{}" font-size="11" fill="#666" text-anchor="end">0</text>'
         "{}",
         _gridline(top, base - plot_h),
         LEFT,
@@ -127,6 +128,8 @@ def grade_chart(distribution: Sequence[tuple[str, int]]) -> SafeString:
         LEFT - 6,
         TOP,
         top,
+        LEFT - 6,
+        base,
         SafeString("".join(bars)),
     )
     desc = "; ".join(_("%(grade)s: %(count)d") % {"grade": grade, "count": n} for grade, n in distribution)
@@ -224,6 +227,7 @@ def weekly_chart(data: dashboard.WeeklyCategories) -> SafeString:
         '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#999"/>'
         '<text x="{}" y="{}" font-size="11" fill="#666" text-anchor="end" '
         'dominant-baseline="hanging">{}</text>'
+        '<text x="{}" y="{}" font-size="11" fill="#666" text-anchor="end">0</text>'
         "{}{}",
         LEFT,
         base,
@@ -232,6 +236,8 @@ def weekly_chart(data: dashboard.WeeklyCategories) -> SafeString:
         LEFT - 6,
         TOP,
         top,
+        LEFT - 6,
+        base,
         SafeString("".join(groups)),
         legend,
     )
