@@ -15,19 +15,3 @@ app.autodiscover_tasks(["penalties.reports"])  # export jobs live in a sub-packa
 
 # Task metrics and log context, beat's heartbeat, JSON logs for Celery's own handlers.
 from creditledger.ops import celery_hooks  # noqa: E402, F401
-
-
-@app.on_after_configure.connect
-def _beat_schedule(sender, **kwargs):
-    """Periodic jobs, in code. Read here, not at import: this module loads with the settings."""
-    from django.conf import settings
-
-    every = settings.LEDGER_CHECKPOINT_SECONDS
-    sender.conf.beat_schedule = {
-        **(sender.conf.beat_schedule or {}),
-        "ledger-checkpoint": {
-            "task": "creditledger.ledger.tasks.ledger_checkpoint",
-            "schedule": every,
-            "options": {"expires": every},  # a backlog after an outage is one run, not many
-        },
-    }

@@ -225,7 +225,7 @@ elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "memo
         f"Environment variable CELERY_BROKER_URL: unsupported scheme in {CELERY_BROKER_URL!r}"
     )
 CELERY_TASK_ALWAYS_EAGER = _typed("CELERY_TASK_ALWAYS_EAGER", env.bool, False)
-CELERY_BEAT_SCHEDULE_FILE = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Reliability: a task is acknowledged only after it ran, and given back if its worker dies;
 # each worker process holds one message at a time, so a crash strands at most one.
 CELERY_TASK_ACKS_LATE = True
@@ -267,6 +267,11 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     }
 # Beat runs in UTC. 18:30 UTC is 02:30 in Beijing: the quiet hours.
 CELERY_BEAT_SCHEDULE = {
+    "ledger-checkpoint": {
+        "task": "creditledger.ledger.tasks.ledger_checkpoint",
+        "schedule": float(LEDGER_CHECKPOINT_SECONDS),
+        "options": {"expires": LEDGER_CHECKPOINT_SECONDS},  # after an outage: one run, not a backlog
+    },
     "sweep-reassessments": {
         "task": "penalties.tasks.sweep_reassessments",
         "schedule": 60.0,
