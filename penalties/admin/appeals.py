@@ -125,6 +125,39 @@ def _link(url_name: str, obj: Any) -> str:
     return format_html('<a href="{}">{}</a>', reverse(url_name, args=[obj.pk]), obj)
 
 
+class DeadlineFilter(admin.SimpleListFilter):
+    """Pending items by how close their deadline is. `deadline_field` names the date."""
+
+    title = _("deadline")
+    parameter_name = "due"
+    deadline_field = "deadline"
+    SOON_DAYS = 7
+
+    def lookups(self, request: HttpRequest, model_admin):
+        return (
+            ("overdue", _("overdue")),
+            ("soon", _("due within %(days)d days") % {"days": self.SOON_DAYS}),
+        )
+
+    def queryset(self, request: HttpRequest, queryset):
+        now = timezone.now()
+        pending = queryset.filter(status="pending")
+        if self.value() == "overdue":
+            return pending.filter(**{f"{self.deadline_field}__lt": now})
+        if self.value() == "soon":
+            return pending.filter(
+                **{
+                    f"{self.deadline_field}__gte": now,
+                    f"{self.deadline_field}__lte": now + dt.timedelta(days=self.SOON_DAYS),
+                }
+            )
+        return queryset
+
+
+class ObjectionDeadlineFilter(DeadlineFilter):
+    deadline_field = "restriction__objection_deadline"
+
+
 # --- the shared queue admin ------------------------------------------------------------------
 
 
@@ -258,6 +291,7 @@ class ObjectionAdmin(RemedyAdmin):
     filed_field = "recorded_at"
     subject_type = "objection"
     list_display = ("id", "trader", "restriction", "status", "recorded_at", "deadline", "time_left")
+    list_filter = ("status", ObjectionDeadlineFilter)
     list_display_links = ("id",)
     list_select_related = ("restriction__trader",)
     search_fields = ("restriction__trader__uscc", "restriction__trader__name")
@@ -341,6 +375,7 @@ class AppealAdmin(RemedyAdmin):
     filed_field = "filed_at"
     subject_type = "appeal"
     list_display = ("id", "trader", "violation", "status", "filed_at", "deadline", "time_left")
+    list_filter = ("status", DeadlineFilter)
     list_display_links = ("id",)
     list_select_related = ("violation__trader", "violation__type")
     search_fields = ("violation__trader__uscc", "violation__trader__name")

@@ -721,3 +721,40 @@ def test_a_pending_items_page_offers_the_supervisor_its_decisions(client, propos
         actor=Actor.for_user(supervisor), objection=objection, decision="maintained", note="维持"
     )
     assert 'value="withdraw_selected"' not in client.get(url).content.decode()
+
+
+def test_the_add_page_is_prefilled_from_the_measure(client, proposal, officer):
+    client.force_login(officer)
+    page = client.get(reverse(ADD_PAGES["objection"]), {"restriction": proposal.pk}).content.decode()
+    assert f'<option value="{proposal.pk}" selected>' in page
+
+
+def test_the_appeal_queue_filters_overdue_and_soon_due_appeals(
+    client, trader, decide, officer, supervisor, now
+):
+    late = appeal_file(
+        actor=Actor.for_user(officer), violation=decide(trader), grounds="不服", now=now - 60 * DAY - DAY / 2
+    )
+    soon = appeal_file(
+        actor=Actor.for_user(officer),
+        violation=decide(trader, "false-advertising"),
+        grounds="不服",
+        now=now - 55 * DAY,
+    )
+    later = appeal_file(
+        actor=Actor.for_user(officer),
+        violation=decide(trader, "obstructing-inspection"),
+        grounds="不服",
+        now=now,
+    )
+    client.force_login(supervisor)
+
+    def listed(**params) -> set[int]:
+        response = client.get(reverse(LISTS["appeal"]), params)
+        return {row.pk for row in response.context["cl"].result_list}
+
+    assert listed() == {late.pk, soon.pk, later.pk}
+    assert listed(due="overdue") == {late.pk}
+    assert listed(due="soon") == {soon.pk}
+    page = client.get(reverse(LISTS["appeal"])).content.decode()
+    assert "overdue by 1 day" in page
