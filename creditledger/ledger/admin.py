@@ -186,7 +186,9 @@ class ReadOnlyAdminMixin:
 
 KNOWN_ACTIONS = [
     "trader.registered",
+    "trader.status_changed",
     "shop.registered",
+    "shop.updated",
     "violation.recorded",
     "violation.confirmed",
     "violation.rejected",
@@ -194,6 +196,10 @@ KNOWN_ACTIONS = [
     "evidence.attached",
     "appeal.filed",
     "appeal.decided",
+    "objection.recorded",
+    "objection.decided",
+    "repair.applied",
+    "repair.decided",
     "score.changed",
     "restriction.proposed",
     "restriction.applied",
