@@ -293,6 +293,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=19, minute=15),
         "options": {"expires": 6 * 3600},
     },
+    "exports-expire": {
+        "task": "penalties.reports.tasks.exports_expire",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 3600},
+    },
 }
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
@@ -348,6 +353,10 @@ SPECTACULAR_SETTINGS = {
 # The header platforms send their key in: "Authorization: Api-Key <key>".
 API_KEY_CUSTOM_HEADER = None
 API_BULK_LIMIT = 1000
+# Auditor exports: how long a finished file stays downloadable, and when a platform's
+# missing acknowledgement counts as overdue in the compliance summary.
+EXPORTS_KEEP_DAYS = _typed("EXPORTS_KEEP_DAYS", env.int, 7)
+REPORTS_ACK_OVERDUE_DAYS = _typed("REPORTS_ACK_OVERDUE_DAYS", env.int, 3)
 # How long a POST's stored answer replays a repeated Idempotency-Key.
 IDEMPOTENCY_KEEP_DAYS = _typed("IDEMPOTENCY_KEEP_DAYS", env.int, 7)
 WEBHOOK_MAX_ATTEMPTS = _typed("WEBHOOK_MAX_ATTEMPTS", env.int, 8)
