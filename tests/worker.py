@@ -181,7 +181,6 @@ def point_app_at(url: str) -> None:
     os.environ["CELERY_BROKER_URL"] = url
     app = current_app._get_current_object()
     app.conf.broker_url = url
-    app.conf.broker_transport_options = {"visibility_timeout": 8}
     if app._pool is not None:
         app._pool.force_close_all()
         app._pool = None
