@@ -504,13 +504,34 @@ class Export(models.Model):
 # decision moves the measure or the violation through its own service, in one transaction.
 
 
+class Decided(models.Model):
+    """What a supervisor's decision leaves on an objection, an appeal or a repair application."""
+
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    note = models.TextField(_("decision note"), blank=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_status_display()}"
+
+
 class ObjectionStatus(models.TextChoices):
     PENDING = "pending", _("pending decision")
     MAINTAINED = "maintained", _("measure maintained")
     WITHDRAWN = "withdrawn", _("measure withdrawn")
 
 
-class Objection(models.Model):
+class Objection(Decided):
     """A trader's objection to a proposed measure, recorded before its objection deadline."""
 
     Status = ObjectionStatus
@@ -526,16 +547,6 @@ class Objection(models.Model):
     status = models.CharField(
         _("status"), max_length=12, choices=ObjectionStatus.choices, default=ObjectionStatus.PENDING
     )
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("decided by"),
-    )
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
-    note = models.TextField(_("decision note"), blank=True)
 
     class Meta:
         ordering = ["-recorded_at", "-id"]
@@ -555,9 +566,6 @@ class Objection(models.Model):
         ]
         indexes = [models.Index(fields=["status", "recorded_at"], name="objection_queue_idx")]
 
-    def __str__(self) -> str:
-        return f"#{self.pk} {self.get_status_display()}"
-
 
 class AppealStatus(models.TextChoices):
     PENDING = "pending", _("pending decision")
@@ -565,7 +573,7 @@ class AppealStatus(models.TextChoices):
     REFUSED = "refused", _("refused")
 
 
-class Appeal(models.Model):
+class Appeal(Decided):
     """An appeal against a confirmed violation. Pending, it does not suspend the violation."""
 
     Status = AppealStatus
@@ -582,16 +590,6 @@ class Appeal(models.Model):
     status = models.CharField(
         _("status"), max_length=10, choices=AppealStatus.choices, default=AppealStatus.PENDING
     )
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("decided by"),
-    )
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
-    note = models.TextField(_("decision note"), blank=True)
 
     class Meta:
         ordering = ["-filed_at", "-id"]
@@ -609,9 +607,6 @@ class Appeal(models.Model):
         ]
         indexes = [models.Index(fields=["status", "deadline"], name="appeal_queue_idx")]
 
-    def __str__(self) -> str:
-        return f"#{self.pk} {self.get_status_display()}"
-
 
 class RepairStatus(models.TextChoices):
     PENDING = "pending", _("pending decision")
@@ -619,7 +614,7 @@ class RepairStatus(models.TextChoices):
     REJECTED = "rejected", _("rejected")
 
 
-class RepairApplication(models.Model):
+class RepairApplication(Decided):
     """A trader's application to lift an active measure early after rectification."""
 
     Status = RepairStatus
@@ -635,16 +630,6 @@ class RepairApplication(models.Model):
     status = models.CharField(
         _("status"), max_length=10, choices=RepairStatus.choices, default=RepairStatus.PENDING
     )
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("decided by"),
-    )
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
-    note = models.TextField(_("decision note"), blank=True)
 
     class Meta:
         ordering = ["-filed_at", "-id"]
@@ -661,6 +646,3 @@ class RepairApplication(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["status", "filed_at"], name="repair_queue_idx")]
-
-    def __str__(self) -> str:
-        return f"#{self.pk} {self.get_status_display()}"
