@@ -208,6 +208,9 @@ LEDGER_SIGNING_KEY_FILE = Path(
 )
 LEDGER_ORIGIN = env.str("LEDGER_ORIGIN", default="creditledger.example/ledger")
 LEDGER_CHECKPOINT_SECONDS = _typed("LEDGER_CHECKPOINT_SECONDS", env.int, 300)
+# Verifier keys (name+keyhash+base64, as /ledger/public-key gives `verifier_key`) of signing
+# keys retired by a rotation: checkpoints they signed still verify. Comma-separated.
+LEDGER_RETIRED_VERIFIER_KEYS = _typed("LEDGER_RETIRED_VERIFIER_KEYS", env.list, [])
 
 # --- Celery -----------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")

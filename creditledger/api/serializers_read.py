@@ -247,6 +247,10 @@ class PublicKeySerializer(serializers.Serializer):
     verifier_key = serializers.CharField(help_text="The signed-note verifier key: name+keyhash+base64 key.")
     key_id = serializers.CharField(help_text="The 4-byte key hash, hex.")
     origin = serializers.CharField(help_text="The checkpoint origin line, also the key's name.")
+    retired_verifier_keys = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Verifier keys retired by a key rotation; the checkpoints they signed remain valid.",
+    )
 
 
 class CheckpointSerializer(serializers.ModelSerializer):

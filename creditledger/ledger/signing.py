@@ -207,19 +207,48 @@ def sign_checkpoint(*, size: int, head_hash: str) -> tuple[str, str]:
 
 
 def open_checkpoint(note: str | bytes, verifier: Verifier | None = None) -> CheckpointBody:
-    """Verify a checkpoint note (by default with our own key) and return what it states."""
-    verifier = verifier or get_signer().verifier
-    return CheckpointBody.parse(verifier.open(note))
+    """Verify a checkpoint note and return what it states.
+
+    With no `verifier`, the note must be signed by our current key or by one of the keys
+    retired by a rotation (settings.LEDGER_RETIRED_VERIFIER_KEYS).
+    """
+    if verifier is not None:
+        return CheckpointBody.parse(verifier.open(note))
+    known = known_verifiers()
+    _, lines = split_note(note)
+    signed_by = {(name, key_hash) for name, key_hash, _ in lines}
+    for candidate in known:
+        if (candidate.name, candidate.key_hash) in signed_by:
+            return CheckpointBody.parse(candidate.open(note))
+    keys = ", ".join(f"{v.name}+{v.key_id}" for v in known)
+    raise NoteError(f"note carries no signature by a known key ({keys})")
+
+
+def known_verifiers() -> list[Verifier]:
+    """Our current verifier key first, then the retired ones still trusted for old checkpoints."""
+    return [get_signer().verifier, *_retired_verifiers(tuple(settings.LEDGER_RETIRED_VERIFIER_KEYS))]
+
+
+@functools.lru_cache(maxsize=4)
+def _retired_verifiers(vkeys: tuple[str, ...]) -> tuple[Verifier, ...]:
+    verifiers = []
+    for vkey in vkeys:
+        try:
+            verifiers.append(Verifier.parse(vkey))
+        except NoteError as exc:
+            raise ImproperlyConfigured(f"Environment variable LEDGER_RETIRED_VERIFIER_KEYS: {exc}") from exc
+    return tuple(verifiers)
 
 
 def public_key_info() -> dict:
-    verifier = get_signer().verifier
+    current, *retired = known_verifiers()
     return {
         "algorithm": ALGORITHM,
-        "public_key": base64.b64encode(verifier.public_bytes).decode("ascii"),
-        "verifier_key": str(verifier),
-        "key_id": verifier.key_id,
+        "public_key": base64.b64encode(current.public_bytes).decode("ascii"),
+        "verifier_key": str(current),
+        "key_id": current.key_id,
         "origin": settings.LEDGER_ORIGIN,
+        "retired_verifier_keys": [str(verifier) for verifier in retired],
     }
 
 

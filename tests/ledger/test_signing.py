@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from creditledger.ledger import signing
 from creditledger.ledger.services import checkpoint_create
+from creditledger.ledger.verify import verify_ledger
 from tests.ledger.conftest import TEST_ORIGIN
 from tests.ledger.helpers import append
 
@@ -104,6 +105,7 @@ def test_the_public_key_view_describes_the_key(client):
         "verifier_key": str(verifier),
         "key_id": verifier.key_id,
         "origin": TEST_ORIGIN,
+        "retired_verifier_keys": [],
     }
     assert data["verifier_key"].startswith(f"{TEST_ORIGIN}+{verifier.key_id}+")
 
@@ -149,3 +151,61 @@ def test_the_key_from_the_environment_signs(settings):
     settings.LEDGER_SIGNING_KEY = base64.b64encode(seed).decode()
     expected = signing.Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
     assert signing.get_signer().public_bytes == expected
+
+
+# --- key rotation -------------------------------------------------------------------------
+
+
+def _rotate(settings) -> str:
+    """Switch to a new signing key; return the old key's verifier key string."""
+    old = str(signing.get_signer().verifier)
+    settings.LEDGER_SIGNING_KEY = base64.b64encode(os.urandom(32)).decode()
+    return old
+
+
+@pytest.mark.django_db
+def test_after_a_rotation_old_checkpoints_verify_only_with_the_retired_key_listed(settings):
+    append(3)
+    old_checkpoint = checkpoint_create()
+    retired = _rotate(settings)
+    append(2)
+    new_checkpoint = checkpoint_create()
+
+    with pytest.raises(signing.NoteError, match="no signature by a known key"):
+        signing.open_checkpoint(old_checkpoint.note)
+    assert not verify_ledger().ok
+
+    settings.LEDGER_RETIRED_VERIFIER_KEYS = [retired]
+    assert signing.open_checkpoint(old_checkpoint.note).size == 3
+    assert signing.open_checkpoint(new_checkpoint.note).size == 5
+    result = verify_ledger()
+    assert result.ok, result.summary
+    assert new_checkpoint.key_id != old_checkpoint.key_id
+
+
+@pytest.mark.django_db
+def test_a_retired_key_does_not_excuse_a_forged_signature(settings):
+    append(1)
+    note = checkpoint_create().note
+    settings.LEDGER_RETIRED_VERIFIER_KEYS = [_rotate(settings)]
+    text, signature = note.split("\n\n")
+    name, blob = signature.removeprefix("— ").rstrip("\n").split(" ")
+    raw = bytearray(base64.b64decode(blob))
+    raw[-1] ^= 1
+    forged = f"{text}\n\n— {name} {base64.b64encode(bytes(raw)).decode()}\n"
+    with pytest.raises(signing.NoteError, match="does not verify"):
+        signing.open_checkpoint(forged)
+
+
+def test_the_public_key_view_lists_the_retired_keys(client, settings):
+    retired = _rotate(settings)
+    settings.LEDGER_RETIRED_VERIFIER_KEYS = [retired]
+    data = client.get(reverse("ledger:public-key")).json()
+    assert data["retired_verifier_keys"] == [retired]
+    assert data["verifier_key"] != retired
+
+
+def test_a_malformed_retired_key_names_the_variable(settings):
+    settings.LEDGER_RETIRED_VERIFIER_KEYS = ["not-a-key"]
+    with pytest.raises(ImproperlyConfigured, match="LEDGER_RETIRED_VERIFIER_KEYS"):
+        signing.known_verifiers()
