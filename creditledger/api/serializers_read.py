@@ -8,6 +8,8 @@ functions at the end of this module, which give the same JSON faster.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -206,10 +208,23 @@ class FeedEntrySerializer(serializers.ModelSerializer):
         help_text="True for another platform's shop declaration or acknowledgement: you see that "
         "it happened, not its content."
     )
+    payload_redacted = serializers.SerializerMethodField(
+        help_text="Payload keys left out because they are the regulator's internal record (which "
+        "member of staff decided, the decision's internal note)."
+    )
 
     class Meta:
         model = LedgerEntry
-        fields = ["seq", "at", "action", "trader", "subject", "payload", "payload_withheld"]
+        fields = [
+            "seq",
+            "at",
+            "action",
+            "trader",
+            "subject",
+            "payload",
+            "payload_withheld",
+            "payload_redacted",
+        ]
         read_only_fields = fields
 
     def get_trader(self, entry: LedgerEntry) -> str | None:
@@ -217,17 +232,38 @@ class FeedEntrySerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_payload(self, entry: LedgerEntry) -> dict:
-        return {} if self.get_payload_withheld(entry) else entry.payload
+        return feed_payload(entry, self.context["platform"]).payload
 
     def get_payload_withheld(self, entry: LedgerEntry) -> bool:
-        return payload_withheld(entry, self.context["platform"])
+        return feed_payload(entry, self.context["platform"]).withheld
+
+    def get_payload_redacted(self, entry: LedgerEntry) -> list[str]:
+        return feed_payload(entry, self.context["platform"]).redacted
 
 
-def payload_withheld(entry: LedgerEntry, platform) -> bool:
-    if entry.action not in PLATFORM_PRIVATE_ACTIONS:
-        return False
-    # Fail closed: such an entry that does not name the caller's platform is withheld.
-    return entry.payload.get("platform") != platform.code
+# Keys that name a member of staff (a check-digit override names its supervisor), and the
+# internal notes of decisions on violations: the regulator's own record, not part of what
+# a platform must enforce.
+STAFF_KEYS = frozenset({"decided_by", "overturned_by", "recorded_by", "filed_by", "check_override"})
+INTERNAL_NOTE_ACTIONS = frozenset({"violation.confirmed", "violation.overturned"})
+
+
+class FeedPayload(NamedTuple):
+    payload: dict
+    withheld: bool
+    redacted: list[str]
+
+
+def feed_payload(entry: LedgerEntry, platform) -> FeedPayload:
+    """What a platform sees of an entry's payload."""
+    if entry.action in PLATFORM_PRIVATE_ACTIONS and entry.payload.get("platform") != platform.code:
+        # Fail closed: such an entry that does not name the caller's platform is withheld.
+        return FeedPayload({}, True, [])
+    hidden = STAFF_KEYS | ({"note"} if entry.action in INTERNAL_NOTE_ACTIONS else frozenset())
+    redacted = sorted(hidden & entry.payload.keys())
+    if not redacted:
+        return FeedPayload(entry.payload, False, [])
+    return FeedPayload({k: v for k, v in entry.payload.items() if k not in hidden}, False, redacted)
 
 
 class FeedSerializer(serializers.Serializer):
@@ -340,13 +376,14 @@ def lookup_item_data(item) -> dict:
 
 
 def feed_entry_data(entry: LedgerEntry, platform) -> dict:
-    withheld = payload_withheld(entry, platform)
+    payload, withheld, redacted = feed_payload(entry, platform)
     return {
         "seq": entry.seq,
         "at": _when(entry.at),
         "action": entry.action,
         "trader": entry.trader_uscc or None,
         "subject": {"type": entry.subject_type, "id": entry.subject_id},
-        "payload": {} if withheld else entry.payload,
+        "payload": payload,
         "payload_withheld": withheld,
+        "payload_redacted": redacted,
     }

@@ -509,6 +509,31 @@ def test_another_platforms_shop_declarations_are_withheld_in_the_feed(client, jd
     entry = client.get("/api/v1/changes/").json()["entries"][-1]
     assert entry["action"] == "shop.registered" and entry["trader"] == EXAMPLE
     assert entry["payload"] == {} and entry["payload_withheld"] is True
+    assert entry["payload_redacted"] == []
+
+
+def test_the_feed_leaves_out_who_decided_and_the_internal_note(client, officer, supervisor):
+    trader = trader_register(actor=SYSTEM, uscc=EXAMPLE, name="示例")
+    violation = violation_record(
+        actor=Actor.for_user(officer),
+        trader=trader,
+        type=ViolationType.objects.get(code="false-advertising"),
+        occurred_on=timezone.localdate(),
+        source="inspection",
+        description="宣传不实",
+    )
+    violation_confirm(actor=Actor.for_user(supervisor), violation=violation, note="内部意见：证据充分")
+    recorded = LedgerEntry.objects.get(action="violation.confirmed")
+    assert recorded.payload["decided_by"] == supervisor.pk and recorded.payload["note"]
+
+    entry = client.get("/api/v1/changes/").json()["entries"][-1]
+    assert entry["action"] == "violation.confirmed" and entry["payload_withheld"] is False
+    assert entry["payload_redacted"] == ["decided_by", "note"]
+    assert "decided_by" not in entry["payload"] and "note" not in entry["payload"]
+    assert entry["payload"]["type"] == "false-advertising" and entry["payload"]["status"] == "confirmed"
+    registered = client.get("/api/v1/changes/").json()["entries"][0]
+    assert registered["action"] == "trader.registered"
+    assert registered["payload_redacted"] == ["check_override"] and "check_override" not in registered["payload"]
 
 
 @pytest.mark.parametrize(
