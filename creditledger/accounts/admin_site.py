@@ -1,0 +1,23 @@
+"""The admin site refuses a session whose second factor is not verified.
+
+The gate middleware (accounts/middleware.py) already turns such sessions away from every
+staff URL; this makes the admin refuse them too, so the protection does not rest on one
+middleware being listed in settings.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+
+def is_verified(user) -> bool:
+    # OTPMiddleware installs user.is_verified(); a request that did not pass through it
+    # (a bare RequestFactory request, a missing middleware) counts as unverified.
+    check = getattr(user, "is_verified", None)
+    return bool(check and check())
+
+
+class StaffAdminSite(admin.AdminSite):
+    def has_permission(self, request: HttpRequest) -> bool:
+        return super().has_permission(request) and is_verified(request.user)
