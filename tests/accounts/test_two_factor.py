@@ -348,3 +348,31 @@ def test_only_a_superuser_resets_a_second_factor(officer, supervisor):
     with pytest.raises(PermissionDenied):
         services.otp_reset(actor=Actor.for_user(supervisor), user=officer)
     assert TOTPDevice.objects.filter(user=officer).exists()
+
+
+def test_a_superuser_resets_a_second_factor_from_the_admin(client, officer):
+    from tests import factories
+
+    boss = factories.UserFactory(username="boss", is_staff=True, is_superuser=True)
+    client.force_login(boss)
+    device = totp_device(officer)
+    services.backup_codes_issue(actor=Actor.system("test"), user=officer)
+    listing = client.get("/admin/otp_totp/totpdevice/")
+    assert listing.status_code == 200
+    assert device.key not in listing.content.decode()
+    assert client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").status_code == 200  # read-only view
+    assert client.get("/admin/otp_totp/totpdevice/add/").status_code == 403
+    response = client.post(
+        "/admin/otp_totp/totpdevice/",
+        {"action": "reset_second_factor", "_selected_action": [device.pk]},
+    )
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=officer).exists()
+    assert not StaticDevice.objects.filter(user=officer).exists()
+    entry = LedgerEntry.objects.get(action="staff.otp_reset")
+    assert entry.actor == f"user:{boss.pk}" and entry.subject_id == str(officer.pk)
+
+
+def test_staff_roles_cannot_see_or_reset_devices(client, supervisor):
+    client.force_login(supervisor)
+    assert client.get("/admin/otp_totp/totpdevice/").status_code == 403
