@@ -140,7 +140,9 @@ def test_anonymous_visitors_still_go_to_the_password_page(client):
 def test_force_login_in_tests_gives_a_verified_session(client, officer):
     client.force_login(officer)
     assert is_verified_session(client)
-    assert client.get("/admin/").status_code == 200
+    home = client.get("/admin/")
+    assert home.status_code == 200
+    assert f'href="{BACKUP}"' in home.content.decode()  # the way to new backup codes
 
 
 # --- enrolment -------------------------------------------------------------------------------
@@ -376,3 +378,15 @@ def test_a_superuser_resets_a_second_factor_from_the_admin(client, officer):
 def test_staff_roles_cannot_see_or_reset_devices(client, supervisor):
     client.force_login(supervisor)
     assert client.get("/admin/otp_totp/totpdevice/").status_code == 403
+
+
+def test_only_demo_setup_enrols_a_device_without_a_code(officer, supervisor):
+    with pytest.raises(PermissionDenied):
+        services.otp_enrol_for_demo(actor=Actor.for_user(supervisor), user=officer)
+    assert not TOTPDevice.objects.filter(user=officer).exists()
+
+
+def test_the_verify_page_sends_a_user_without_a_device_to_set_up(unverified_client, officer):
+    unverified_client.force_login(officer)
+    response = unverified_client.get(VERIFY, {"next": "/audit/"})
+    assert response["Location"] == SETUP + "?next=%2Faudit%2F"
