@@ -390,3 +390,18 @@ def test_the_verify_page_sends_a_user_without_a_device_to_set_up(unverified_clie
     unverified_client.force_login(officer)
     response = unverified_client.get(VERIFY, {"next": "/audit/"})
     assert response["Location"] == SETUP + "?next=%2Faudit%2F"
+
+
+def test_settings_put_the_gate_after_authentication_and_swap_in_the_staff_admin_site():
+    from django.conf import settings
+    from django.contrib import admin
+
+    from creditledger.accounts.admin_site import StaffAdminSite
+
+    middleware = list(settings.MIDDLEWARE)
+    auth = middleware.index("django.contrib.auth.middleware.AuthenticationMiddleware")
+    otp = middleware.index("django_otp.middleware.OTPMiddleware")
+    gate = middleware.index("creditledger.accounts.middleware.StaffTwoFactorMiddleware")
+    assert auth < otp < gate
+    assert "django.contrib.admin" not in settings.INSTALLED_APPS
+    assert isinstance(admin.site, StaffAdminSite)
