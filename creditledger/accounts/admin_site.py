@@ -20,4 +20,11 @@ def is_verified(user) -> bool:
 
 class StaffAdminSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
-        return super().has_permission(request) and is_verified(request.user)
+        if not super().has_permission(request):
+            return False
+        if is_verified(request.user):
+            return True
+        # Signing out needs only the password step; without this, admin_view would send an
+        # unverified session from the logout URL back to the index, still signed in.
+        match = getattr(request, "resolver_match", None)
+        return bool(match and match.view_name == f"{self.name}:logout")

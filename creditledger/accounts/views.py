@@ -66,6 +66,8 @@ def _context(request: HttpRequest, title: str, **extra) -> dict:
     return {
         **admin.site.each_context(request),
         "title": title,
+        # The sidebar would only list apps the unverified session may not open yet.
+        "is_nav_sidebar_enabled": False,
         "next_url": _next_url(request),
         "codes_left": services.backup_codes_left(request.user),
         **extra,

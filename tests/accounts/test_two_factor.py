@@ -405,3 +405,14 @@ def test_settings_put_the_gate_after_authentication_and_swap_in_the_staff_admin_
     assert auth < otp < gate
     assert "django.contrib.admin" not in settings.INSTALLED_APPS
     assert isinstance(admin.site, StaffAdminSite)
+
+
+def test_an_unverified_session_can_sign_out(unverified_client, officer):
+    totp_device(officer)
+    unverified_client.force_login(officer)
+    page = unverified_client.get(VERIFY)
+    assert 'action="/admin/logout/"' in page.content.decode()
+    response = unverified_client.post("/admin/logout/")
+    assert response.status_code == 200  # the admin's "logged out" page
+    assert "_auth_user_id" not in unverified_client.session
+    assert urlsplit(unverified_client.get("/admin/")["Location"]).path == "/admin/login/"
