@@ -446,3 +446,32 @@ STORAGES = {
 # Rotating SECRET_KEY: put the old key here (comma-separated) while sessions and signed
 # values made with it expire, then drop it.
 SECRET_KEY_FALLBACKS = _typed("SECRET_KEY_FALLBACKS", env.list, [])
+
+# --- Staff two-factor sign-in (creditledger/accounts) -----------------------------------
+# Kept in one block that edits the lists above in place. Every staff URL wants a session
+# verified with a TOTP code or a backup code (django-otp); the admin site refuses an
+# unverified session too (StaffAdminConfig's site), so one middleware is not the only guard.
+INSTALLED_APPS = [
+    "creditledger.accounts.apps.StaffAdminConfig" if app == "django.contrib.admin" else app
+    for app in INSTALLED_APPS
+] + [
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "creditledger.accounts",
+]
+_auth_middleware = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware")
+MIDDLEWARE[_auth_middleware + 1 : _auth_middleware + 1] = [
+    "django_otp.middleware.OTPMiddleware",
+    "creditledger.accounts.middleware.StaffTwoFactorMiddleware",
+]
+# Paths (as the app sees them, without a SCRIPT_NAME) behind the second factor; the admin's
+# own login and logout pages stay open. /api/ (API keys), probes and /ledger/ are outside.
+STAFF_PATH_PREFIXES = ("/admin/", "/audit/", "/penalties/")
+# The name an authenticator app shows next to the code.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="creditledger")
+# django-otp's throttling: after n wrong codes in a row, wait 2^(n-1) seconds (capped).
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+# Never show a device's secret key in the admin.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True

@@ -16,6 +16,8 @@ urlpatterns = [
     path("api/", include("creditledger.api.urls")),
     path("audit/", include("penalties.reports.urls")),
     path("admin/", admin.site.urls),
+    # The second sign-in step (outside the staff gate: the gate sends people here).
+    path("account/", include("creditledger.accounts.urls")),
     # Also answered ahead of the host and HTTPS checks by ops.middleware.OpsEndpointsMiddleware.
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -57,6 +57,47 @@ def _set_trigger(mode: str) -> None:
             cursor.execute(f"ALTER TABLE {table} {mode} TRIGGER USER")
 
 
+# --- staff sign-in: force_login gives a two-factor verified session -------------------------
+
+
+def totp_device(user):
+    """The user's confirmed TOTP device, created (without any sign-in) when missing."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="test authenticator", confirmed=True)
+
+
+@pytest.fixture(autouse=True)
+def _force_login_is_otp_verified(monkeypatch):
+    """client.force_login(user) signs in fully: password step and second factor, with a
+    real confirmed TOTPDevice. A client with `otp_verified = False` (the
+    `unverified_client` fixture) gets a password-only session, for the gate's tests."""
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    original = Client.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        if getattr(self, "otp_verified", True):
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = totp_device(user).persistent_id
+            session.save()
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+
+
+@pytest.fixture
+def unverified_client(db):
+    """A test client whose force_login stops after the password step (no second factor)."""
+    from django.test import Client
+
+    client = Client()
+    client.otp_verified = False
+    return client
+
+
 def _staff(role: str, username: str):
     user = factories.UserFactory(username=username, is_staff=True)
     user.groups.add(Group.objects.get(name=role))

@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import io
 import re
+from base64 import b32decode, b32encode
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from penalties.models import Violation
 from traders.models import Trader
@@ -13,6 +17,8 @@ from traders.models import Trader
 pytestmark = pytest.mark.django_db
 
 LOGIN_LINE = re.compile(r"^  (\S+) +(\S+) +(Officer|Supervisor|Auditor) ", re.MULTILINE)
+KEY_LINE = re.compile(r"^  (\S+) +key ([A-Z2-7]+) ", re.MULTILINE)
+CODES_LINE = re.compile(r"backup codes \(shown once\): ([a-z2-7 ]+)$", re.MULTILINE)
 ROLES = {"officer": "Officer", "officer2": "Officer", "supervisor": "Supervisor", "auditor": "Auditor"}
 
 
@@ -103,8 +109,39 @@ def test_force_sets_up_the_demo_with_debug_off(demo_settings):
     assert Trader.objects.count() == 6
 
 
+def printed_second_factors(output: str) -> dict[str, tuple[str, list[str]]]:
+    keys = dict(KEY_LINE.findall(output))
+    codes = dict(zip(keys, [line.split() for line in CODES_LINE.findall(output)], strict=False))
+    return {username: (key, codes.get(username, [])) for username, key in keys.items()}
+
+
 def test_each_printed_login_opens_the_admin(demo_settings, client):
-    for username, (password, _) in printed_logins(demo_setup()).items():
+    output = demo_setup()
+    factors = printed_second_factors(output)
+    for username, (password, _) in printed_logins(output).items():
         assert client.login(username=username, password=password), username
+        response = client.get("/admin/")
+        assert response.status_code == 302 and response["Location"].startswith("/account/two-factor/")
+        key, codes = factors[username]
+        assert len(codes) == 10, username
+        # Half the logins use the app's code for the printed key, half a backup code.
+        token = str(TOTP(b32decode(key)).token()).zfill(6) if username.startswith("officer") else codes[0]
+        assert client.post("/account/two-factor/", {"otp_token": token}).status_code == 302, username
         assert client.get("/admin/").status_code == 200, username
         client.logout()
+
+
+def test_it_enrols_each_demo_login_and_prints_the_key_every_time(demo_settings):
+    first = printed_second_factors(demo_setup())
+    assert set(first) == set(ROLES)
+    for username, (key, codes) in first.items():
+        device = TOTPDevice.objects.get(user__username=username, confirmed=True)
+        assert b32encode(device.bin_key).decode() == key
+        assert sorted(
+            StaticToken.objects.filter(device__user=device.user).values_list("token", flat=True)
+        ) == sorted(codes)
+    second = demo_setup()
+    assert {u: k for u, (k, _) in printed_second_factors(second).items()} == {
+        u: k for u, (k, _) in first.items()
+    }
+    assert "shown once" not in second and "10 unused" in second

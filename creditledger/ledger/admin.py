@@ -207,6 +207,13 @@ KNOWN_ACTIONS = [
     "restriction.lifted",
     "restriction.acknowledged",
     "policy.activated",
+    # Staff two-factor sign-in (creditledger/accounts/services.py).
+    "staff.otp_enrolment_started",
+    "staff.otp_enrolled",
+    "staff.backup_codes_issued",
+    "staff.otp_verified",
+    "staff.otp_failed",
+    "staff.otp_reset",
 ]
 
 # subject_type -> admin URL name of the object it names, for links from an entry.
@@ -218,6 +225,7 @@ SUBJECT_ADMIN_URLS = {
     "evidence": "admin:penalties_evidence_change",
     "restriction": "admin:penalties_restriction_change",
     "policy": "admin:penalties_policy_change",
+    "user": "admin:auth_user_change",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from base64 import b32encode
 from pathlib import Path
 
 from django.conf import settings
@@ -13,6 +14,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from creditledger import roles
+from creditledger.accounts.services import backup_codes_left, confirmed_totp, otp_enrol_for_demo
+from creditledger.ledger.actors import Actor
 from penalties import demo
 from traders.models import Trader
 
@@ -64,6 +67,32 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo logins (also in {path}):")
         for username, password, role, note, state in logins:
             self.stdout.write(f"  {username:<11} {password:<14} {role:<11} {note} [{state}]")
+        self._second_factors([username for username, *_rest in logins])
+
+    def _second_factors(self, usernames: list[str]) -> None:
+        """Staff sign in with a password and a second factor. A demo login without one is
+        enrolled here and its backup codes printed this once; its key is printed every
+        time, to add to an authenticator app (or compute codes: oathtool --totp -b KEY)."""
+        self.stdout.write(
+            "Two-factor sign-in: after the password, enter the code an authenticator app shows for "
+            "the key below, or one of the backup codes (each works once). `manage.py otp_reset "
+            "USERNAME` and another demo_setup give a login a new key and new codes."
+        )
+        actor = Actor.system("manage.demo_setup")
+        for username in usernames:
+            user = get_user_model().objects.get(username=username)
+            codes: list[str] = []
+            device = confirmed_totp(user)
+            if device is None:
+                device, codes = otp_enrol_for_demo(actor=actor, user=user)
+            key = b32encode(device.bin_key).decode("ascii")
+            self.stdout.write(f"  {username:<11} key {key}  {device.config_url}")
+            if codes:
+                self.stdout.write(f"  {'':<11} backup codes (shown once): {' '.join(codes)}")
+            else:
+                self.stdout.write(
+                    f"  {'':<11} backup codes: {backup_codes_left(user)} unused, printed when issued"
+                )
 
 
 def ensure_demo_logins(path: Path) -> list[tuple[str, str, str, str, str]]:
