@@ -207,6 +207,7 @@ KNOWN_ACTIONS = [
     "restriction.lifted",
     "restriction.acknowledged",
     "policy.activated",
+    "jurisdiction.set",
 ]
 
 # subject_type -> admin URL name of the object it names, for links from an entry.
