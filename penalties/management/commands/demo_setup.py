@@ -13,8 +13,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from creditledger import roles
+from creditledger.ledger.actors import Actor
 from penalties import demo
+from traders.jurisdiction import NATIONAL, scope_of
 from traders.models import Trader
+from traders.services import jurisdiction_set
 
 # username, role (a group from creditledger/roles.py), what the login is for
 DEMO_LOGINS = (
@@ -99,6 +102,10 @@ def _ensure_user(username: str, role: str, password: str) -> str:
         changed = True
     if changed:
         user.save()
+    # Jurisdiction is deny-by-default; the demo logins see the whole (invented) market.
+    if scope_of(user) != NATIONAL:
+        jurisdiction_set(actor=Actor.system("demo_setup"), user=user, national=True)
+        changed = True
     return "created" if created else ("repaired" if changed else "ok")
 
 
