@@ -373,7 +373,8 @@ class PlatformAdmin(admin.ModelAdmin):
 
 
 class JurisdictionForm(ServiceForm):
-    regions_text = forms.CharField(
+    # Typed as text; the service parses and validates it (and names a bad prefix).
+    regions = forms.CharField(
         label=_("region-code prefixes"),
         required=False,
         max_length=500,
@@ -386,7 +387,7 @@ class JurisdictionForm(ServiceForm):
 
     class Meta:
         model = StaffJurisdiction
-        fields = ("user", "national", "regions_text")
+        fields = ("user", "national", "regions")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -395,14 +396,14 @@ class JurisdictionForm(ServiceForm):
             if self.instance.pk:
                 self.fields["user"].disabled = True
         if self.instance.pk:
-            self.fields["regions_text"].initial = " ".join(self.instance.regions)
+            self.initial["regions"] = " ".join(self.instance.regions)
 
     def call_service(self, actor: Actor, data: dict[str, Any]) -> StaffJurisdiction:
         return jurisdiction_set(
             actor=actor,
             user=data.get("user") or self.instance.user,
             national=bool(data.get("national")),
-            regions=data.get("regions_text") or "",
+            regions=data.get("regions") or "",
         )
 
 
