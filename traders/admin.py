@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.admin import (
     BigTableAdminMixin,
+    LedgerEntryAdmin,
     ServiceAdminMixin,
     ServiceForm,
     ledger_changelist_url,
@@ -58,6 +59,15 @@ class JurisdictionAdminMixin:
         # Django redirects to the index with "doesn't exist"; answer 404 instead, the same
         # for a missing id and for another area's, so guessed ids reveal nothing.
         raise Http404(_("No such %(name)s.") % {"name": opts.verbose_name})
+
+
+def _ledger_entries_in_scope(request: HttpRequest) -> Q:
+    """Entries about the viewer's traders, and those about no trader (policies, platforms)."""
+    scope = scope_of(request.user)
+    return Q() if scope.national else Q(trader_uscc="") | scope.uscc_q("trader_uscc")
+
+
+LedgerEntryAdmin.entry_scope = staticmethod(_ledger_entries_in_scope)
 
 
 class RegionFilter(admin.SimpleListFilter):

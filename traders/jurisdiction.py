@@ -53,6 +53,15 @@ class Scope:
             q |= Q(**{f"{field}__startswith": prefix})
         return q
 
+    def uscc_q(self, field: str = "trader_uscc") -> Q:
+        """A filter on a column holding a trader's code: characters 3-8 are its region."""
+        if self.national:
+            return Q()
+        if not self.regions:
+            return Q(**{f"{field}__in": []})
+        alternatives = "|".join(self.regions)  # digits only: nothing to escape
+        return Q(**{f"{field}__regex": rf"^.{{2}}({alternatives})"})
+
     def filter(self, queryset, field: str = "region"):
         return queryset if self.national else queryset.filter(self.q(field))
 

@@ -69,10 +69,9 @@ class LedgerExtract(Exporter):
         v = self.values
         qs = LedgerEntry.objects.all()
         if not self.jurisdiction.national:
-            # The code's characters 3-8 are the trader's region: entries about traders of
-            # the scope only (none about no trader, such as a policy's activation).
-            prefixes = "|".join(self.jurisdiction.regions) or "(?!)"
-            qs = qs.filter(trader_uscc__regex=rf"^.{{2}}({prefixes})")
+            # Entries about the scope's traders only (none about no trader, such as a
+            # policy's activation).
+            qs = qs.filter(self.jurisdiction.uscc_q("trader_uscc"))
         if v["seq_from"]:
             qs = qs.filter(seq__gte=v["seq_from"])
         if v["seq_to"]:

@@ -577,3 +577,17 @@ def test_the_credit_file_page_costs_the_same_queries_for_one_or_many_remedies(cl
             decided_at=NOW,
         )
     assert queries() == few
+
+
+def test_the_ledger_pages_show_the_citys_entries_and_those_about_no_trader(client, world, city_officer):
+    root = factories.UserFactory(username="root", is_staff=True, is_superuser=True)
+    jurisdiction_set(actor=Actor.for_user(root), user=_staff(roles.OFFICER, "x", regions=()), regions="44")
+    client.force_login(city_officer)
+    response = client.get(reverse("admin:ledger_ledgerentry_changelist"))
+    assert response.status_code == 200
+    shown = {entry.trader_uscc for entry in response.context["cl"].result_list}
+    assert shown == {world["hz"]["trader"].uscc, ""}
+    other = LedgerEntry.objects.filter(trader_uscc=world["nb"]["trader"].uscc).first()
+    own = LedgerEntry.objects.filter(trader_uscc=world["hz"]["trader"].uscc).first()
+    assert client.get(reverse("admin:ledger_ledgerentry_change", args=[own.seq])).status_code == 200
+    assert client.get(reverse("admin:ledger_ledgerentry_change", args=[other.seq])).status_code == 404
