@@ -591,3 +591,19 @@ def test_the_ledger_pages_show_the_citys_entries_and_those_about_no_trader(clien
     own = LedgerEntry.objects.filter(trader_uscc=world["hz"]["trader"].uscc).first()
     assert client.get(reverse("admin:ledger_ledgerentry_change", args=[own.seq])).status_code == 200
     assert client.get(reverse("admin:ledger_ledgerentry_change", args=[other.seq])).status_code == 404
+
+
+def test_the_command_assigns_named_and_unassigned_staff_and_refuses_a_bad_prefix(city_officer):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    newcomer = factories.UserFactory(username="newcomer", is_staff=True)
+    with pytest.raises(CommandError, match="12345"):
+        call_command("assign_jurisdiction", "hz_officer", "--regions", "3301", "12345", stdout=io.StringIO())
+    assert not LedgerEntry.objects.exists()
+    out = io.StringIO()
+    call_command("assign_jurisdiction", "hz_officer", "--regions", "3302", "3301", stdout=out)
+    assert StaffJurisdiction.objects.get(user=city_officer).regions == ["3301", "3302"]
+    call_command("assign_jurisdiction", "--unassigned", "--national", stdout=out)
+    assert StaffJurisdiction.objects.get(user=newcomer).national
+    assert [e.actor for e in LedgerEntry.objects.all()] == ["system:assign_jurisdiction"] * 2
