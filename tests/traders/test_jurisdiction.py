@@ -607,3 +607,10 @@ def test_the_command_assigns_named_and_unassigned_staff_and_refuses_a_bad_prefix
     call_command("assign_jurisdiction", "--unassigned", "--national", stdout=out)
     assert StaffJurisdiction.objects.get(user=newcomer).national
     assert [e.actor for e in LedgerEntry.objects.all()] == ["system:assign_jurisdiction"] * 2
+
+
+def test_the_review_queue_holds_only_the_citys_pending_violations(client, world, city_officer):
+    client.force_login(city_officer)
+    response = client.get(reverse("admin:penalties_violation_queue"))
+    assert response.status_code == 200
+    assert {v.pk for v in response.context["cl"].result_list} == {world["hz"]["violation"].pk}
