@@ -614,3 +614,17 @@ def test_the_review_queue_holds_only_the_citys_pending_violations(client, world,
     response = client.get(reverse("admin:penalties_violation_queue"))
     assert response.status_code == 200
     assert {v.pk for v in response.context["cl"].result_list} == {world["hz"]["violation"].pk}
+
+
+def test_a_superuser_adds_a_jurisdiction_on_the_add_page(client):
+    newcomer = factories.UserFactory(username="newcomer", is_staff=True)
+    root = factories.UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(root)
+    add = reverse("admin:traders_staffjurisdiction_add")
+    assert client.get(add).status_code == 200
+    response = client.post(add, {"user": newcomer.pk, "national": "on", "regions": ""})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert scope_of(newcomer) == NATIONAL
+    assert LedgerEntry.objects.get(action="jurisdiction.set").payload["user"] == "newcomer"
+    listing = client.get(reverse("admin:traders_staffjurisdiction_changelist"))
+    assert "newcomer" in listing.content.decode()
