@@ -5,8 +5,9 @@ same number of queries however many traders, violations and measures there are. 
 are exact; what grows with the data is only the work inside those few queries, and each
 runs on an index or a GROUP BY over one table.
 
-TODO(issue 6, jurisdiction): the selectors count the whole market; once staff carry
-region-code prefixes, take the user's prefixes and filter each query by trader region.
+Each selector takes the viewer's jurisdiction (`scope`, traders.jurisdiction.scope_of)
+and counts only the traders it covers; the filter rides inside the same query. The
+default is national: the caller passes the user's scope (the dashboard template tag does).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from penalties.models import (
     RestrictionAck,
     Violation,
 )
+from traders.jurisdiction import NATIONAL, Scope
 from traders.models import Platform, Shop, Trader
 
 State = Restriction.State
@@ -58,11 +60,12 @@ class QueueSizes:
         return self.now - self.oldest_recorded_at if self.oldest_recorded_at else None
 
 
-def queue_sizes(now: dt.datetime | None = None) -> QueueSizes:
+def queue_sizes(now: dt.datetime | None = None, *, scope: Scope = NATIONAL) -> QueueSizes:
     """Pending violations, of which platform reports, and when the oldest was recorded.
 
     One aggregate on the (status, recorded_at) index."""
-    row = Violation.objects.filter(status=Violation.Status.PENDING).aggregate(
+    pending = scope.filter(Violation.objects.filter(status=Violation.Status.PENDING), "trader__region")
+    row = pending.aggregate(
         pending=Count("pk"),
         reports=Count("pk", filter=Q(source=Violation.Source.PLATFORM_REPORT)),
         oldest=Min("recorded_at"),
@@ -80,12 +83,15 @@ class Deadlines:
     days: int = DEADLINE_DAYS
 
 
-def objection_deadlines(now: dt.datetime | None = None, days: int = DEADLINE_DAYS) -> Deadlines:
+def objection_deadlines(
+    now: dt.datetime | None = None, days: int = DEADLINE_DAYS, *, scope: Scope = NATIONAL
+) -> Deadlines:
     """Proposed measures whose objection deadline lies between now and `days` from now."""
     now = now or timezone.now()
     pending = Objection.objects.filter(restriction=OuterRef("pk"), status=Objection.Status.PENDING)
     rows = list(
-        Restriction.objects.filter(
+        scope.filter(Restriction.objects.all(), "trader__region")
+        .filter(
             state=State.PROPOSED,
             objection_deadline__gte=now,
             objection_deadline__lte=now + dt.timedelta(days=days),
@@ -108,10 +114,13 @@ class AppealDeadlines:
     days: int = DEADLINE_DAYS
 
 
-def appeal_deadlines(now: dt.datetime | None = None, days: int = DEADLINE_DAYS) -> AppealDeadlines:
+def appeal_deadlines(
+    now: dt.datetime | None = None, days: int = DEADLINE_DAYS, *, scope: Scope = NATIONAL
+) -> AppealDeadlines:
     now = now or timezone.now()
     rows = list(
-        Appeal.objects.filter(status=Appeal.Status.PENDING, deadline__lte=now + dt.timedelta(days=days))
+        scope.filter(Appeal.objects.all(), "violation__trader__region")
+        .filter(status=Appeal.Status.PENDING, deadline__lte=now + dt.timedelta(days=days))
         .select_related("violation__trader", "violation__type")
         .annotate(total=Window(Count("pk")))
         .order_by("deadline", "pk")[:LIST_LIMIT]
@@ -126,18 +135,34 @@ class PendingRemedies:
     repairs: int
 
 
-def pending_remedies() -> PendingRemedies:
+def _region_sql(scope: Scope, column: str) -> tuple[str, list[str]]:
+    """An SQL condition (" AND ...") on a trader region column for the scope, and its params."""
+    if scope.national:
+        return "", []
+    if not scope.regions:
+        return " AND 1 = 0", []
+    like = " OR ".join(f"{column} LIKE %s" for _prefix in scope.regions)
+    return f" AND ({like})", [f"{prefix}%" for prefix in scope.regions]
+
+
+def pending_remedies(*, scope: Scope = NATIONAL) -> PendingRemedies:
     """Objections, appeals and repair applications awaiting a decision: one statement."""
     o, a, r = (model._meta.db_table for model in (Objection, Appeal, RepairApplication))
+    m, v, t = Restriction._meta.db_table, Violation._meta.db_table, Trader._meta.db_table
+    cond, params = _region_sql(scope, "t.region")
+    if scope.national:
+        via_measure = via_violation = ""
+    else:
+        via_measure = f" JOIN {m} m ON m.id = x.restriction_id JOIN {t} t ON t.id = m.trader_id"
+        via_violation = f" JOIN {v} v ON v.id = x.violation_id JOIN {t} t ON t.id = v.trader_id"
     sql = f"""
-        SELECT (SELECT COUNT(*) FROM {o} WHERE status = %s),
-               (SELECT COUNT(*) FROM {a} WHERE status = %s),
-               (SELECT COUNT(*) FROM {r} WHERE status = %s)
+        SELECT (SELECT COUNT(*) FROM {o} x{via_measure} WHERE x.status = %s{cond}),
+               (SELECT COUNT(*) FROM {a} x{via_violation} WHERE x.status = %s{cond}),
+               (SELECT COUNT(*) FROM {r} x{via_measure} WHERE x.status = %s{cond})
     """
+    statuses = (Objection.Status.PENDING, Appeal.Status.PENDING, RepairApplication.Status.PENDING)
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql, [Objection.Status.PENDING, Appeal.Status.PENDING, RepairApplication.Status.PENDING]
-        )
+        cursor.execute(sql, [value for status in statuses for value in (status, *params)])
         objections, appeals, repairs = cursor.fetchone()
     return PendingRemedies(int(objections), int(appeals), int(repairs))
 
@@ -158,7 +183,7 @@ class WeekMeasures:
     withdrawn: int
 
 
-def measures_this_week(now: dt.datetime | None = None) -> WeekMeasures:
+def measures_this_week(now: dt.datetime | None = None, *, scope: Scope = NATIONAL) -> WeekMeasures:
     """Measures proposed, applied, lifted and withdrawn since Monday, from their timestamps.
 
     proposed: noticed this week with an objection window (a measure applied at once has
@@ -167,7 +192,7 @@ def measures_this_week(now: dt.datetime | None = None) -> WeekMeasures:
     is counted apart)."""
     now = now or timezone.now()
     since = week_start(now)
-    row = Restriction.objects.aggregate(
+    row = scope.filter(Restriction.objects.all(), "trader__region").aggregate(
         proposed=Count(
             "pk",
             filter=Q(objection_deadline__isnull=False, noticed_at__gte=since, noticed_at__lte=now),
@@ -225,34 +250,45 @@ class Unacknowledged:
 # creditledger.ops.metrics counts). A trader with two shops on a platform is one pair.
 _PAIRS = """
     SELECT DISTINCT r.id AS restriction_id, r.measure, r.starts_at, r.trader_id, s.platform_id
-    FROM {r} r JOIN {s} s ON s.trader_id = r.trader_id
+    FROM {r} r JOIN {s} s ON s.trader_id = r.trader_id{join}
     WHERE r.state = %s AND NOT EXISTS (
         SELECT 1 FROM {a} a WHERE a.restriction_id = r.id AND a.platform_id = s.platform_id
-    )
+    ){cond}
 """
 
 
-def _pairs_sql() -> str:
-    return _PAIRS.format(r=Restriction._meta.db_table, s=Shop._meta.db_table, a=RestrictionAck._meta.db_table)
+def _pairs_sql(scope: Scope) -> tuple[str, list[str]]:
+    """The pairs' SQL and the params that follow its state param."""
+    cond, params = _region_sql(scope, "rt.region")
+    join = "" if scope.national else f" JOIN {Trader._meta.db_table} rt ON rt.id = r.trader_id"
+    sql = _PAIRS.format(
+        r=Restriction._meta.db_table,
+        s=Shop._meta.db_table,
+        a=RestrictionAck._meta.db_table,
+        join=join,
+        cond=cond,
+    )
+    return sql, params
 
 
 def unacknowledged(
-    now: dt.datetime | None = None, overdue_days: int = UNACKED_OVERDUE_DAYS
+    now: dt.datetime | None = None, overdue_days: int = UNACKED_OVERDUE_DAYS, *, scope: Scope = NATIONAL
 ) -> Unacknowledged:
     """Measures in force that platforms have not acknowledged: per platform (two queries in
     all: the counts, and the oldest few pairs to chase)."""
     now = now or timezone.now()
     cutoff = now - dt.timedelta(days=overdue_days)
     p, t = Platform._meta.db_table, Trader._meta.db_table
+    pairs_sql, pairs_params = _pairs_sql(scope)
     counts_sql = f"""
         SELECT p.name, COUNT(*), SUM(CASE WHEN pairs.starts_at < %s THEN 1 ELSE 0 END)
-        FROM ({_pairs_sql()}) pairs JOIN {p} p ON p.id = pairs.platform_id
+        FROM ({pairs_sql}) pairs JOIN {p} p ON p.id = pairs.platform_id
         WHERE p.is_active
         GROUP BY p.name ORDER BY p.name
     """
     oldest_sql = f"""
         SELECT pairs.restriction_id, pairs.measure, pairs.starts_at, t.id, t.name, t.uscc, p.name
-        FROM ({_pairs_sql()}) pairs
+        FROM ({pairs_sql}) pairs
         JOIN {p} p ON p.id = pairs.platform_id
         JOIN {t} t ON t.id = pairs.trader_id
         WHERE p.is_active
@@ -260,11 +296,11 @@ def unacknowledged(
         LIMIT %s
     """
     with connection.cursor() as cursor:
-        cursor.execute(counts_sql, [cutoff, State.ACTIVE])
+        cursor.execute(counts_sql, [cutoff, State.ACTIVE, *pairs_params])
         by_platform = [PlatformUnacked(name, int(n), int(late or 0)) for name, n, late in cursor.fetchall()]
         oldest: list[UnackedMeasure] = []
         if by_platform:
-            cursor.execute(oldest_sql, [State.ACTIVE, LIST_LIMIT])
+            cursor.execute(oldest_sql, [State.ACTIVE, *pairs_params, LIST_LIMIT])
             for rid, measure, starts_at, tid, tname, tuscc, pname in cursor.fetchall():
                 if timezone.is_naive(starts_at):  # SQLite hands back naive UTC
                     starts_at = timezone.make_aware(starts_at, dt.UTC)
@@ -274,9 +310,9 @@ def unacknowledged(
     return Unacknowledged(by_platform=by_platform, oldest=oldest, overdue_days=overdue_days)
 
 
-def grade_distribution() -> list[tuple[str, int]]:
+def grade_distribution(*, scope: Scope = NATIONAL) -> list[tuple[str, int]]:
     """(grade, traders) for every grade A–D, zeros included: one GROUP BY."""
-    counts = dict(Trader.objects.order_by().values_list("grade").annotate(n=Count("pk")))
+    counts = dict(scope.filter(Trader.objects.all()).order_by().values_list("grade").annotate(n=Count("pk")))
     return [(grade, counts.get(grade, 0)) for grade in Trader.Grade.values]
 
 
@@ -299,14 +335,15 @@ class WeeklyCategories:
         return sum(self.counts.get((week, value), 0) for value, _label in self.categories)
 
 
-def weekly_categories(now: dt.datetime | None = None, weeks: int = WEEKS) -> WeeklyCategories:
+def weekly_categories(
+    now: dt.datetime | None = None, weeks: int = WEEKS, *, scope: Scope = NATIONAL
+) -> WeeklyCategories:
     first = week_start(now) - dt.timedelta(weeks=weeks - 1)
     mondays = [(first + dt.timedelta(weeks=i)).date() for i in range(weeks)]
     tz = timezone.get_current_timezone()
     rows = (
-        Violation.objects.filter(
-            status__in=[Violation.Status.CONFIRMED, Violation.Status.PENDING], recorded_at__gte=first
-        )
+        scope.filter(Violation.objects.all(), "trader__region")
+        .filter(status__in=[Violation.Status.CONFIRMED, Violation.Status.PENDING], recorded_at__gte=first)
         .annotate(week=TruncWeek("recorded_at", tzinfo=tz))
         .order_by()
         .values_list("week", "type__category")

@@ -470,6 +470,9 @@ class Export(models.Model):
     filename = models.CharField(_("file name"), max_length=120, blank=True)
     row_count = models.PositiveBigIntegerField(_("row count"), null=True, blank=True)
     sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    # The requester's jurisdiction when requested ({"national": bool, "regions": [...]});
+    # null: national (made before jurisdictions existed).
+    scope = models.JSONField(_("jurisdiction"), null=True, blank=True)
     manifest = models.JSONField(_("manifest"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(_("requested at"), auto_now_add=True)

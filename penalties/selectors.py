@@ -11,7 +11,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from penalties import scoring
-from penalties.models import UNLIFTED_STATES, Policy, Restriction, ScoreHistory, Violation
+from penalties.models import (
+    UNLIFTED_STATES,
+    Appeal,
+    Objection,
+    Policy,
+    RepairApplication,
+    Restriction,
+    ScoreHistory,
+    Violation,
+)
 from penalties.policy import PolicyRules
 from penalties.scoring import MAX_SCORE, ScoringRules, assess, grade_for
 from penalties.scoring_sql import BulkScore, bulk_assessments, scored_violations
@@ -228,4 +237,51 @@ def trader_measures(trader: Trader, past_limit: int = 20) -> TraderMeasures:
         active=[r for r in unlifted if r.state == Restriction.State.ACTIVE],
         past=past[:past_limit],
         more_past=len(past) > past_limit,
+    )
+
+
+@dataclass(frozen=True)
+class TraderRemedies:
+    """A trader's objections, appeals and credit repair applications, newest first; the
+    `more_*` flags say a list was cut at the limit."""
+
+    objections: list[Objection]
+    appeals: list[Appeal]
+    repairs: list[RepairApplication]
+    more_objections: bool = False
+    more_appeals: bool = False
+    more_repairs: bool = False
+
+
+def trader_remedies(
+    trader: Trader, limit: int = 20, *, objections: bool = True, appeals: bool = True, repairs: bool = True
+) -> TraderRemedies:
+    """One query per kind asked for, with what a row shows (its measure or violation, who
+    entered and who decided it)."""
+    found: dict[str, list] = {"objections": [], "appeals": [], "repairs": []}
+    if objections:
+        found["objections"] = list(
+            Objection.objects.filter(restriction__trader=trader)
+            .select_related("restriction", "recorded_by", "decided_by")
+            .order_by("-recorded_at", "-id")[: limit + 1]
+        )
+    if appeals:
+        found["appeals"] = list(
+            Appeal.objects.filter(violation__trader=trader)
+            .select_related("violation__type", "filed_by", "decided_by")
+            .order_by("-filed_at", "-id")[: limit + 1]
+        )
+    if repairs:
+        found["repairs"] = list(
+            RepairApplication.objects.filter(restriction__trader=trader)
+            .select_related("restriction", "filed_by", "decided_by")
+            .order_by("-filed_at", "-id")[: limit + 1]
+        )
+    return TraderRemedies(
+        objections=found["objections"][:limit],
+        appeals=found["appeals"][:limit],
+        repairs=found["repairs"][:limit],
+        more_objections=len(found["objections"]) > limit,
+        more_appeals=len(found["appeals"]) > limit,
+        more_repairs=len(found["repairs"]) > limit,
     )

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_safe
 
 from penalties.models import Evidence
+from traders.jurisdiction import scope_of
 
 
 @require_safe
@@ -19,7 +20,9 @@ def evidence_download(request: HttpRequest, pk: int) -> FileResponse:
     """Stream one evidence file as an attachment, named as it was uploaded."""
     if not request.user.has_perm("penalties.view_evidence"):
         raise PermissionDenied
-    evidence = get_object_or_404(Evidence, pk=pk)
+    # Another area's evidence is a 404, like a missing one: ids reveal nothing.
+    in_scope = scope_of(request.user).filter(Evidence.objects.all(), "violation__trader__region")
+    evidence = get_object_or_404(in_scope, pk=pk)
     storage = evidence.file.storage
     try:
         handle = storage.open(evidence.file.name, "rb")

@@ -98,9 +98,16 @@ def unverified_client(db):
     return client
 
 
-def _staff(role: str, username: str):
+def _staff(role: str, username: str, regions: tuple[str, ...] | None = None):
+    """A staff member of `role`; national unless given region-code prefixes (jurisdiction
+    is deny-by-default, so a user without a StaffJurisdiction row sees no trader)."""
+    from traders.models import StaffJurisdiction
+
     user = factories.UserFactory(username=username, is_staff=True)
     user.groups.add(Group.objects.get(name=role))
+    StaffJurisdiction.objects.update_or_create(
+        user=user, defaults={"national": regions is None, "regions": list(regions or ())}
+    )
     return user
 
 
@@ -127,6 +134,25 @@ def other_supervisor(db):
 @pytest.fixture
 def auditor(db):
     return _staff(roles.AUDITOR, "auditor")
+
+
+# Jurisdiction (issue 6): city bureau staff of Hangzhou (3301) and a provincial supervisor
+# of Zhejiang (33). factories.TraderFactory(region=...) makes traders anywhere.
+
+
+@pytest.fixture
+def city_officer(db):
+    return _staff(roles.OFFICER, "hz_officer", regions=("3301",))
+
+
+@pytest.fixture
+def city_supervisor(db):
+    return _staff(roles.SUPERVISOR, "hz_supervisor", regions=("3301",))
+
+
+@pytest.fixture
+def province_supervisor(db):
+    return _staff(roles.SUPERVISOR, "zj_supervisor", regions=("33",))
 
 
 @pytest.fixture

@@ -43,7 +43,13 @@ class TraderFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Trader
 
-    uscc = factory.Sequence(lambda n: make_uscc(n + 1, REGIONS[n % len(REGIONS)]))
+    class Params:
+        # TraderFactory(in_region="330203") makes a trader registered there.
+        in_region = None
+
+    uscc = factory.LazyAttributeSequence(
+        lambda o, n: make_uscc(n + 1, o.in_region or REGIONS[n % len(REGIONS)])
+    )
     name = factory.Sequence(lambda n: f"测试商贸有限公司{n}")
     kind = factory.LazyAttribute(lambda o: o.uscc[:2])
     region = factory.LazyAttribute(lambda o: o.uscc[2:8])

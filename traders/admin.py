@@ -6,8 +6,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.db.models import Q
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -17,17 +18,56 @@ from django.utils.translation import gettext_lazy as _
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.admin import (
     BigTableAdminMixin,
+    LedgerEntryAdmin,
     ServiceAdminMixin,
     ServiceForm,
     ledger_changelist_url,
 )
 from creditledger.ledger.models import LedgerEntry
-from traders.models import Platform, Shop, Trader
+from traders.jurisdiction import Scope, scope_of
+from traders.models import Platform, Shop, StaffJurisdiction, Trader
 from traders.regions import PROVINCES
-from traders.services import shop_register, trader_register
+from traders.services import jurisdiction_set, shop_register, trader_register
 
 # The trader page shows this many of the newest ledger entries; the link shows them all.
 LEDGER_TRAIL_LIMIT = 50
+
+
+class JurisdictionAdminMixin:
+    """Rows of traders outside the user's jurisdiction do not exist on these pages.
+
+    `jurisdiction_field` is the path from the model to its trader's region code. Lists,
+    change, history and delete pages, actions (they run on the list's queryset) and
+    autocompletes (they use the remote admin's queryset) all go through get_queryset; the
+    choices of a foreign key to a scoped model are narrowed the same way, so a POST with
+    another area's id fails validation. Put the mixin first among the bases.
+    """
+
+    jurisdiction_field = "trader__region"
+
+    def get_queryset(self, request: HttpRequest):
+        return scope_of(request.user).filter(super().get_queryset(request), self.jurisdiction_field)
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        related = db_field.related_model
+        field = getattr(self.admin_site._registry.get(related), "jurisdiction_field", None)
+        if field is not None and "queryset" not in kwargs:
+            kwargs["queryset"] = scope_of(request.user).filter(related._default_manager.all(), field)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts, object_id: str):
+        # Django redirects to the index with "doesn't exist"; answer 404 instead, the same
+        # for a missing id and for another area's, so guessed ids reveal nothing.
+        raise Http404(_("No such %(name)s.") % {"name": opts.verbose_name})
+
+
+def _ledger_entries_in_scope(request: HttpRequest) -> Q:
+    """Entries about the viewer's traders, and those about no trader (policies, platforms)."""
+    scope = scope_of(request.user)
+    return Q() if scope.national else Q(trader_uscc="") | scope.uscc_q("trader_uscc")
+
+
+LedgerEntryAdmin.entry_scope = staticmethod(_ledger_entries_in_scope)
 
 
 class RegionFilter(admin.SimpleListFilter):
@@ -131,8 +171,9 @@ class ShopInline(admin.TabularInline):
 
 
 @admin.register(Trader)
-class TraderAdmin(BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
+class TraderAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
     add_form = TraderRegisterForm
+    jurisdiction_field = "region"
     list_display = ("uscc", "name", "region_display", "grade", "score", "status", "source_display")
     list_display_links = ("uscc", "name")
     list_select_related = ("source_platform",)
@@ -289,7 +330,7 @@ class TraderAdmin(BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Shop)
-class ShopAdmin(BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
+class ShopAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
     add_form = ShopRegisterForm
     list_display = ("platform_shop_id", "name", "platform", "trader", "opened_on", "closed_on", "created_at")
     list_select_related = ("platform", "trader")
@@ -339,3 +380,67 @@ class PlatformAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # shops, reports and acknowledgements refer to it; deactivate instead
+
+
+class JurisdictionForm(ServiceForm):
+    # Typed as text; the service parses and validates it (and names a bad prefix).
+    regions = forms.CharField(
+        label=_("region-code prefixes"),
+        required=False,
+        max_length=500,
+        help_text=_(
+            "2 (province), 4 (city) or 6 (district) digits of the administrative division code, "
+            "separated by spaces or commas, e.g. 3301 3302. Ignored when national is ticked; "
+            "neither means the staff member sees no trader."
+        ),
+    )
+
+    class Meta:
+        model = StaffJurisdiction
+        fields = ("user", "national", "regions")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "user" in self.fields:
+            self.fields["user"].queryset = get_user_model().objects.filter(is_staff=True).order_by("username")
+            if self.instance.pk:
+                self.fields["user"].disabled = True
+        if self.instance.pk:
+            self.initial["regions"] = " ".join(self.instance.regions)
+
+    def call_service(self, actor: Actor, data: dict[str, Any]) -> StaffJurisdiction:
+        return jurisdiction_set(
+            actor=actor,
+            user=data.get("user") or self.instance.user,
+            national=bool(data.get("national")),
+            regions=data.get("regions") or "",
+        )
+
+
+@admin.register(StaffJurisdiction)
+class StaffJurisdictionAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    """Superusers assign jurisdictions; every change goes through jurisdiction_set (ledger)."""
+
+    add_form = JurisdictionForm
+    form = JurisdictionForm
+    list_display = ("user", "scope_display", "updated_by", "updated_at")
+    list_select_related = ("user", "updated_by")
+    list_filter = ("national",)
+    search_fields = ("user__username",)
+    ordering = ("user__username",)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        kwargs["form"] = JurisdictionForm
+        form = admin.ModelAdmin.get_form(self, request, obj, change=change, **kwargs)
+        form.request = request
+        return form
+
+    def get_readonly_fields(self, request: HttpRequest, obj: StaffJurisdiction | None = None):
+        return () if obj is None else ("updated_by", "updated_at")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # clear the prefixes instead: the change is then in the ledger
+
+    @admin.display(description=_("jurisdiction"))
+    def scope_display(self, obj: StaffJurisdiction) -> str:
+        return Scope(national=obj.national, regions=tuple(obj.regions)).describe()

@@ -210,3 +210,44 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+
+class StaffJurisdiction(models.Model):
+    """The traders a staff member may see and act on: region-code prefixes of 2 (province),
+    4 (city) or 6 (district) digits, or the whole country.
+
+    Deny by default: a staff member without a row, or with neither `national` nor a prefix,
+    sees no trader. A superuser is national without a row. Changed only through
+    traders.services.jurisdiction_set, which writes the ledger entry.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        primary_key=True,
+        related_name="jurisdiction",
+        verbose_name=_("staff member"),
+    )
+    national = models.BooleanField(_("national"), default=False, help_text=_("Sees every trader."))
+    regions = models.JSONField(
+        _("region-code prefixes"),
+        default=list,
+        blank=True,
+        help_text=_("2, 4 or 6 digits of the administrative division code, e.g. 33 or 3301."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("updated by"),
+    )
+
+    class Meta:
+        verbose_name = _("staff jurisdiction")
+        verbose_name_plural = _("staff jurisdictions")
+
+    def __str__(self) -> str:
+        return str(self.user)

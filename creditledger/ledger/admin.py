@@ -8,14 +8,15 @@ table, and forms/admins whose "save" is a service call.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections, models, router, transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -214,6 +215,7 @@ KNOWN_ACTIONS = [
     "staff.otp_verified",
     "staff.otp_failed",
     "staff.otp_reset",
+    "jurisdiction.set",
 ]
 
 # subject_type -> admin URL name of the object it names, for links from an entry.
@@ -288,9 +290,14 @@ class LedgerEntryAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         "hash",
     )
     readonly_fields = fields
+    # request -> a filter for the entries the viewer may see. Set by the traders app (staff
+    # jurisdictions by region), which the ledger app may not import; None shows everything.
+    entry_scope: ClassVar[Callable[[HttpRequest], models.Q] | None] = None
 
     def get_queryset(self, request: HttpRequest):
         qs = super().get_queryset(request)
+        if self.entry_scope is not None:
+            qs = qs.filter(self.entry_scope(request))
         match = request.resolver_match
         if match and match.url_name == "ledger_ledgerentry_changelist":
             # The list shows none of the body; don't ship 100 bodies to draw it.
@@ -307,6 +314,10 @@ class LedgerEntryAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
             return queryset.filter(seq=int(term)), False
         # Exact and case-normalised, so the trader_uscc index answers it.
         return queryset.filter(trader_uscc=term.upper()), False
+
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts, object_id: str):
+        # A 404 for a seq that does not exist or is about a trader the viewer may not see.
+        raise Http404(_("No such ledger entry."))
 
     @admin.display(description=_("subject"))
     def subject(self, obj: LedgerEntry) -> str:

@@ -32,6 +32,8 @@ from penalties import services
 from penalties.admin.display import render_reasons
 from penalties.admin.violations import ACTION_LIMIT
 from penalties.models import Appeal, Objection, RepairApplication
+from traders.admin import JurisdictionAdminMixin
+from traders.jurisdiction import scope_of
 
 GROUNDS_WIDGET = forms.Textarea(attrs={"rows": 6, "cols": 80})
 
@@ -161,7 +163,7 @@ class ObjectionDeadlineFilter(DeadlineFilter):
 # --- the shared queue admin ------------------------------------------------------------------
 
 
-class RemedyAdmin(ServiceAdminMixin, admin.ModelAdmin):
+class RemedyAdmin(JurisdictionAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
     """A queue of remedies: read-only rows, entered by a service, decided by actions."""
 
     add_form: type[ServiceForm]
@@ -181,6 +183,7 @@ class RemedyAdmin(ServiceAdminMixin, admin.ModelAdmin):
         # is annotated before ModelAdmin orders by it, so this replaces super()'s query.
         rank = Case(When(status="pending", then=Value(0)), default=Value(1), output_field=IntegerField())
         qs = self.model._default_manager.get_queryset().annotate(queue_rank=rank)
+        qs = scope_of(request.user).filter(qs, self.jurisdiction_field)
         return qs.order_by(*self.get_ordering(request))
 
     def get_ordering(self, request: HttpRequest):
@@ -286,6 +289,7 @@ class RemedyAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
 @admin.register(Objection)
 class ObjectionAdmin(RemedyAdmin):
+    jurisdiction_field = "restriction__trader__region"
     add_form = ObjectionRecordForm
     decide_perm = "penalties.decide_objection"
     filed_field = "recorded_at"
@@ -370,6 +374,7 @@ class ObjectionAdmin(RemedyAdmin):
 
 @admin.register(Appeal)
 class AppealAdmin(RemedyAdmin):
+    jurisdiction_field = "violation__trader__region"
     add_form = AppealFileForm
     decide_perm = "penalties.decide_appeal"
     filed_field = "filed_at"
@@ -462,6 +467,7 @@ class AppealAdmin(RemedyAdmin):
 
 @admin.register(RepairApplication)
 class RepairApplicationAdmin(RemedyAdmin):
+    jurisdiction_field = "restriction__trader__region"
     add_form = RepairApplyForm
     decide_perm = "penalties.decide_repair"
     filed_field = "filed_at"

@@ -26,13 +26,13 @@ from penalties.admin.display import render_reasons
 from penalties.admin.violations import ACTION_LIMIT
 from penalties.forms import LiftForm, RestrictionImposeForm, WithdrawForm
 from penalties.models import Restriction
-from traders.admin import search_traders
+from traders.admin import JurisdictionAdminMixin, search_traders
 
 State = Restriction.State
 
 
 @admin.register(Restriction)
-class RestrictionAdmin(BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
+class RestrictionAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
     add_form = RestrictionImposeForm
     list_display = (
         "id",

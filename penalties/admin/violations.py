@@ -25,7 +25,7 @@ from creditledger.ledger.admin import (
 from penalties import services
 from penalties.forms import EvidenceUploadForm, RejectForm, ViolationRecordForm
 from penalties.models import Evidence, Violation, ViolationType
-from traders.admin import RegionFilter, search_traders
+from traders.admin import JurisdictionAdminMixin, RegionFilter, search_traders
 from traders.models import Platform
 
 # An action decides row by row, each in its own transaction; past this many rows the
@@ -125,7 +125,7 @@ class EvidenceUploadInline(admin.TabularInline):
 
 
 @admin.register(Violation)
-class ViolationAdmin(BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
+class ViolationAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
     add_form = ViolationRecordForm
     list_display = (
         "id",
@@ -375,7 +375,9 @@ class ViolationAdmin(BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Evidence)
-class EvidenceAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class EvidenceAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    jurisdiction_field = "violation__trader__region"
+
     list_display = (
         "original_name",
         "violation_link",

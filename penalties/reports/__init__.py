@@ -16,6 +16,7 @@ from penalties.reports.creditfile import CreditFile
 from penalties.reports.ledger import LedgerExtract
 from penalties.reports.registers import MeasuresRegister, ViolationsRegister
 from penalties.reports.summaries import GradeDistribution, PlatformCompliance
+from traders.jurisdiction import NATIONAL, Scope
 
 REPORTS: dict[str, type[Exporter]] = {
     cls.name: cls
@@ -41,13 +42,14 @@ def get_report(name: str) -> type[Exporter]:
         raise FilterError(message, field="report", code="unknown_report") from None
 
 
-def build(name: str, file_format: str, filters: dict) -> Exporter:
-    """The exporter for `name` with its filters validated, for a format it offers."""
+def build(name: str, file_format: str, filters: dict, scope: Scope = NATIONAL) -> Exporter:
+    """The exporter for `name` with its filters validated, for a format it offers, over
+    the traders of `scope` (national from the command line, the user's on the audit pages)."""
     cls = get_report(name)
     if file_format not in cls.formats:
         message = _("This report comes as %(formats)s.") % {"formats": ", ".join(cls.formats)}
         raise FilterError(message, field="format", code="invalid_choice", value=file_format)
-    return cls(filters)
+    return cls(filters, jurisdiction=scope)
 
 
 __all__ = ["REPORTS", "Exporter", "FilterError", "build", "get_report"]

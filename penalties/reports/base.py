@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from creditledger.exceptions import ApplicationError
+from traders.jurisdiction import NATIONAL, Scope
 
 CHUNK_SIZE = 2000  # rows per fetch from the server-side cursor
 
@@ -171,10 +172,20 @@ class Exporter:
     raw_filters: Mapping[str, Any] = field(default_factory=dict)
     chunk_size: int = CHUNK_SIZE
     now: dt.datetime = field(default_factory=timezone.now)
+    # Whose traders: the requesting user's jurisdiction (the audit pages), or national (the
+    # command line). Every report filters its rows by it; the manifest states it.
+    jurisdiction: Scope = NATIONAL
     values: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
         self.values = self.clean(self.raw_filters)
+        self.check_scope()
+
+    def check_scope(self) -> None:
+        """Refuse filters that name something outside the scope (FilterError)."""
+
+    def scoped(self, queryset, region_field: str = "trader__region"):
+        return self.jurisdiction.filter(queryset, region_field)
 
     @classmethod
     def clean(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -214,11 +225,14 @@ class Exporter:
 
     def filters_display(self) -> list[tuple[str, str]]:
         specs = {f.name: f for f in self.filters}
-        return [
+        shown = [
             (str(specs[name].label), specs[name].display(value))
             for name, value in self.values.items()
             if value is not None
         ]
+        if not self.jurisdiction.national:
+            shown.append((str(_("jurisdiction")), self.jurisdiction.describe()))
+        return shown
 
     def count(self) -> int | None:
         """The number of rows, when it is cheap to know in advance (for progress)."""

@@ -114,10 +114,15 @@ class CreditFile(Exporter):
         Filter("as_of", _("score as of"), kind="date", help=_("Default: today.")),
     )
 
-    @classmethod
-    def check(cls, values: dict) -> None:
-        if not Trader.objects.filter(uscc=values["uscc"]).exists():
-            raise FilterError(str(_("No trader has this code.")), field="uscc", code="not_found")
+    def check_scope(self) -> None:
+        # Within a jurisdiction, an unknown code and another area's get the same answer, so
+        # codes cannot be probed here.
+        if not self.scoped(Trader.objects.filter(uscc=self.values["uscc"]), "region").exists():
+            if self.jurisdiction.national:
+                message = _("No trader has this code.")
+            else:
+                message = _("No trader in your jurisdiction has this code.")
+            raise FilterError(str(message), field="uscc", code="not_found")
 
     def sections(self) -> list[Section]:
         trader = Trader.objects.get(uscc=self.values["uscc"])

@@ -68,6 +68,10 @@ class LedgerExtract(Exporter):
     def queryset(self):
         v = self.values
         qs = LedgerEntry.objects.all()
+        if not self.jurisdiction.national:
+            # Entries about the scope's traders only (none about no trader, such as a
+            # policy's activation).
+            qs = qs.filter(self.jurisdiction.uscc_q("trader_uscc"))
         if v["seq_from"]:
             qs = qs.filter(seq__gte=v["seq_from"])
         if v["seq_to"]:

@@ -88,6 +88,7 @@ def build(
     generated_at: dt.datetime,
     generated_by: str,
     anchor: dict,
+    scope: dict | None = None,
 ) -> dict:
     sha256, size = file_digest(path)
     return {
@@ -97,6 +98,8 @@ def build(
         "format": file_format,
         "filename": filename,
         "filters": filters,
+        # Whose traders the file covers: {"national": true}, or the region-code prefixes.
+        "scope": scope or {"national": True},
         "row_count": sum(count for _, count in written),
         "sections": [
             {"key": section.key, "title": str(section.title), "rows": count} for section, count in written

@@ -133,7 +133,7 @@ class ViolationsRegister(Exporter):
 
     def queryset(self):
         v = self.values
-        qs = Violation.objects.all()
+        qs = self.scoped(Violation.objects.all())
         if v["occurred_from"]:
             qs = qs.filter(occurred_on__gte=v["occurred_from"])
         if v["occurred_to"]:
@@ -254,7 +254,7 @@ class MeasuresRegister(Exporter):
 
     def queryset(self):
         v = self.values
-        qs = Restriction.objects.all()
+        qs = self.scoped(Restriction.objects.all())
         if v["noticed_from"]:
             qs = qs.filter(noticed_at__date__gte=v["noticed_from"])
         if v["noticed_to"]:

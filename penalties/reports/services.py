@@ -29,6 +29,7 @@ from penalties import reports
 from penalties.models import Export
 from penalties.reports import formats, manifest
 from penalties.reports.base import Exporter
+from traders.jurisdiction import Scope, actor_scope
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def export_to_file(
         generated_at=generated_at,
         generated_by=generated_by,
         anchor=manifest.ledger_anchor(),
+        scope=exporter.jurisdiction.as_json(),
     )
 
 
@@ -85,15 +87,18 @@ def export_to_file(
 
 def export_request(*, actor: Actor, report: str, file_format: str, filters: Mapping[str, object]) -> Export:
     """Record the request and queue the job once it commits. Filters are validated now, so
-    a bad request fails here with the filter named, never in the worker."""
+    a bad request fails here with the filter named, never in the worker. The export covers
+    the requester's jurisdiction, recorded with it so the job exports that and no more."""
     require_perm(actor, "penalties.export_report", _("You may not export reports."))
-    exporter = reports.build(report, file_format, dict(filters))
+    scope = actor_scope(actor)
+    exporter = reports.build(report, file_format, dict(filters), scope=scope)
     with transaction.atomic():
         export = Export.objects.create(
             requested_by=actor.user,
             report=report,
             format=file_format,
             filters=exporter.filters_json(),
+            scope=scope.as_json(),
             rows_total=None,
         )
         export_id = export.pk
@@ -155,7 +160,9 @@ def export_run(*, export_id: int) -> Export | None:
 
 
 def _run(export: Export) -> None:
-    exporter = reports.build(export.report, export.format, export.filters)
+    exporter = reports.build(
+        export.report, export.format, export.filters, scope=Scope.from_json(export.scope)
+    )
     total = exporter.count()
     if total is not None:
         Export.objects.filter(pk=export.pk).update(rows_total=total)

@@ -89,7 +89,7 @@ class PlatformCompliance(Exporter):
 
     def scope(self):
         v = self.values
-        qs = Restriction.objects.filter(state__in=IN_FORCE, starts_at__isnull=False)
+        qs = self.scoped(Restriction.objects.filter(state__in=IN_FORCE, starts_at__isnull=False))
         if v["started_from"]:
             qs = qs.filter(starts_at__date__gte=v["started_from"])
         if v["started_to"]:
@@ -177,7 +177,7 @@ class GradeDistribution(Exporter):
 
     def rows(self) -> Iterator[tuple]:
         width = LEVELS[self.values["level"]]
-        qs = Trader.objects.all()
+        qs = self.scoped(Trader.objects.all(), "region")
         if self.values["region"]:
             qs = qs.filter(region__startswith=self.values["region"])
         grouped = (

@@ -23,6 +23,7 @@ from penalties.reports import REPORTS, formats, get_report, manifest
 from penalties.reports.base import FilterError
 from penalties.reports.forms import FORMAT_LABELS, ExportRequestForm
 from penalties.reports.services import export_request
+from traders.jurisdiction import scope_of
 
 PERMISSION = "penalties.export_report"
 RECENT = 50  # exports listed on the page
@@ -85,7 +86,7 @@ def request_export(request: HttpRequest, name: str) -> HttpResponse:
         else:
             messages.success(request, _("Export #%(id)s is queued.") % {"id": export.pk})
             return redirect("audit:index")
-    context = _context(request, exporter.title, exporter=exporter, form=form)
+    context = _context(request, exporter.title, exporter=exporter, form=form, scope=scope_of(request.user))
     return render(request, "audit/request.html", context)
 
 

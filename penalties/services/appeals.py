@@ -28,6 +28,7 @@ from penalties.models import UNLIFTED_STATES, Appeal, Objection, RepairApplicati
 from penalties.selectors import active_policy
 from penalties.services.restrictions import restriction_lift, restriction_withdraw
 from penalties.services.violations import violation_overturn
+from traders.jurisdiction import require_jurisdiction
 from traders.models import Trader
 
 State = Restriction.State
@@ -103,6 +104,7 @@ def objection_record(
     grounds = _required(grounds, "grounds", "State the trader's grounds for objecting.")
     now = now or timezone.now()
     r = Restriction.objects.select_for_update().select_related("trader").get(pk=restriction.pk)
+    require_jurisdiction(actor, r.trader.region, field="restriction")
     if r.state != State.PROPOSED:
         raise ApplicationError(
             f"Objections are taken only against a proposed measure; this one is {r.state}.",
@@ -155,6 +157,7 @@ def objection_decide(
         pk=objection.pk
     )
     trader = Trader.objects.select_for_update().get(pk=trader_id)
+    require_jurisdiction(actor, trader.region)
     r = Restriction.objects.select_for_update().get(pk=restriction_id)
     locked = Objection.objects.select_for_update().get(pk=objection.pk)
     _still_pending(locked)
@@ -200,6 +203,7 @@ def appeal_file(
     grounds = _required(grounds, "grounds", "State the trader's grounds of appeal.")
     now = now or timezone.now()
     v = Violation.objects.select_for_update(of=("self",)).select_related("trader").get(pk=violation.pk)
+    require_jurisdiction(actor, v.trader.region, field="violation")
     if v.status != Violation.Status.CONFIRMED:
         raise ApplicationError(
             f"Only a confirmed violation can be appealed; this one is {v.status}.",
@@ -253,6 +257,7 @@ def appeal_decide(
     now = now or timezone.now()
     violation_id = Appeal.objects.values_list("violation_id", flat=True).get(pk=appeal.pk)
     v = Violation.objects.select_for_update(of=("self",)).select_related("trader").get(pk=violation_id)
+    require_jurisdiction(actor, v.trader.region)
     locked = Appeal.objects.select_for_update().get(pk=appeal.pk)
     _still_pending(locked)
     if v.decided_by_id == actor.user.pk:
@@ -293,6 +298,7 @@ def repair_apply(
     grounds = _required(grounds, "grounds", "Describe the rectification the trader has done.")
     now = now or timezone.now()
     r = Restriction.objects.select_for_update().select_related("trader").get(pk=restriction.pk)
+    require_jurisdiction(actor, r.trader.region, field="restriction")
     if r.state != State.ACTIVE:
         raise ApplicationError(
             f"Credit repair applies to a measure in force; this one is {r.state}.",
@@ -342,6 +348,7 @@ def repair_decide(
         "restriction_id", "restriction__trader_id"
     ).get(pk=application.pk)
     trader = Trader.objects.select_for_update().get(pk=trader_id)
+    require_jurisdiction(actor, trader.region)
     r = Restriction.objects.select_for_update().get(pk=restriction_id)
     locked = RepairApplication.objects.select_for_update().get(pk=application.pk)
     _still_pending(locked)

@@ -20,6 +20,7 @@ from penalties.measures import Fact, Wanted, rule_triggers
 from penalties.models import UNLIFTED_STATES, Restriction, ScoreHistory, Violation
 from penalties.policy import MEASURE_RANK, MEASURES
 from penalties.selectors import Rescore, active_policy, assess_violations, confirmed_violations
+from traders.jurisdiction import require_jurisdiction
 from traders.models import Trader
 
 REASSESS = Actor.system("reassess")
@@ -204,6 +205,7 @@ def trader_reassess(
     now = now or timezone.now()
     today = timezone.localdate(now)
     trader = Trader.objects.select_for_update().get(pk=trader.pk if isinstance(trader, Trader) else trader)
+    require_jurisdiction(actor, trader.region)
     policy, rules = active_policy()
     violations = confirmed_violations(trader)
     by_id = {v.id: v for v in violations}
@@ -384,6 +386,7 @@ def restriction_impose(
             value=duration_days,
         )
     trader = Trader.objects.select_for_update().get(pk=trader.pk)
+    require_jurisdiction(actor, trader.region, field="trader")
     if trader.restrictions.filter(measure=measure, state__in=UNLIFTED_STATES).exists():
         raise ApplicationError(
             "The trader already holds this measure.", field="measure", code="duplicate", value=measure
@@ -432,6 +435,7 @@ def restriction_lift(
     if reason not in Reason.values:
         raise ApplicationError("Unknown reason.", field="reason", code="invalid_choice", value=reason)
     trader = Trader.objects.select_for_update().get(pk=restriction.trader_id)
+    require_jurisdiction(actor, trader.region)
     r = Restriction.objects.select_for_update().get(pk=restriction.pk)
     if r.state not in UNLIFTED_STATES:
         raise ApplicationError(
@@ -465,6 +469,7 @@ def restriction_withdraw(
     if not note:
         raise ApplicationError("Say why the measure is withdrawn.", field="note", code="required")
     trader = Trader.objects.select_for_update().get(pk=restriction.trader_id)
+    require_jurisdiction(actor, trader.region)
     r = Restriction.objects.select_for_update().get(pk=restriction.pk)
     if r.state != State.PROPOSED:
         raise ApplicationError(

@@ -19,6 +19,7 @@ from creditledger.exceptions import ApplicationError, PermissionDenied, require_
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.services import ledger_append
 from penalties.models import HEAVY_SEVERITIES, Evidence, Violation, ViolationType, evidence_path
+from traders.jurisdiction import require_jurisdiction
 from traders.models import Platform, Shop, Trader
 
 CHUNK = 64 * 1024
@@ -103,6 +104,7 @@ def violation_record(
     """Record a violation as pending review. Only a confirmed violation counts for the score."""
     if actor.kind == "user":
         require_perm(actor, "penalties.add_violation", "You may not record violations.")
+    require_jurisdiction(actor, trader.region, field="trader")
     if actor.kind == "apikey":
         # A platform reports only as itself and only into the review queue.
         source = Violation.Source.PLATFORM_REPORT
@@ -174,6 +176,7 @@ def _lock_for_decision(actor: Actor, violation: Violation, target: str) -> Viola
         .select_related("type", "trader", "shop__platform", "reporting_platform")
         .get(pk=violation.pk)
     )
+    require_jurisdiction(actor, locked.trader.region)
     if target not in Violation.TRANSITIONS[locked.status]:
         raise ApplicationError(
             f"A {locked.status} violation cannot become {target}.",
@@ -269,6 +272,7 @@ def violation_overturn(
         .select_related("type", "trader")
         .get(pk=violation.pk)
     )
+    require_jurisdiction(actor, locked.trader.region)
     if Violation.Status.OVERTURNED not in Violation.TRANSITIONS[locked.status]:
         raise ApplicationError(
             f"A {locked.status} violation cannot be overturned.",
@@ -351,6 +355,7 @@ def evidence_attach(
     """Stream a file into storage, content-addressed by its SHA-256. Evidence never changes."""
     if actor.kind == "user":
         require_perm(actor, "penalties.add_evidence", "You may not attach evidence.")
+        require_jurisdiction(actor, violation.trader.region, field="violation")
     if actor.kind == "apikey" and violation.reporting_platform_id != getattr(actor.platform, "pk", None):
         raise PermissionDenied("A platform attaches evidence only to its own reports.")
     if violation.status in (Violation.Status.REJECTED, Violation.Status.OVERTURNED):

@@ -3,7 +3,11 @@
 The trader admin lives in `traders`, which may not import `penalties`; its change-form
 template loads this library instead (`{% load credit_record %}`), so the page joins the
 two apps the way the site's templates are allowed to. A constant number of queries:
-policy, confirmed violations, score history, unlifted and past measures.
+policy, confirmed violations, score history, unlifted and past measures, and one each
+for the objections, appeals and credit repair applications.
+
+The page itself is reached only through TraderAdmin's queryset, which is limited to the
+viewer's jurisdiction; everything here is of that one trader.
 """
 
 from __future__ import annotations
@@ -41,6 +45,14 @@ def credit_record(context: template.Context, trader: Trader) -> dict[str, Any]:
         ]
         data["more_past"] = measures.more_past
         data["can_impose"] = user.has_perm("penalties.impose_restriction")
+    kinds = {
+        "objections": user.has_perm("penalties.view_objection"),
+        "appeals": user.has_perm("penalties.view_appeal"),
+        "repairs": user.has_perm("penalties.view_repairapplication"),
+    }
+    if any(kinds.values()):
+        data["remedies"] = selectors.trader_remedies(trader, **kinds)
+        data["remedy_kinds"] = kinds
     return data
 
 

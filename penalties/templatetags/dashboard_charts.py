@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from penalties import dashboard
 from penalties.models import Violation
+from traders.jurisdiction import scope_of
 
 register = template.Library()
 
@@ -269,29 +270,30 @@ def staff_dashboard(context: template.Context) -> dict[str, Any]:
     """The panels this user may see; nothing at all for a user who sees none of the data."""
     user = context["request"].user
     now = timezone.now()
-    data: dict[str, Any] = {"now": now}
+    scope = scope_of(user)  # every count is of the traders the user may see
+    data: dict[str, Any] = {"now": now, "scope": scope}
     if user.has_perm("penalties.view_violation"):
-        queue = dashboard.queue_sizes(now)
+        queue = dashboard.queue_sizes(now, scope=scope)
         data["queue"] = queue
         data["queue_age"] = (
             timesince(queue.oldest_recorded_at, now, depth=2) if queue.oldest_recorded_at else ""
         )
         data["queue_url"] = _queue_url()
         data["reports_url"] = _queue_url(source__exact=Violation.Source.PLATFORM_REPORT)
-        weekly = dashboard.weekly_categories(now)
+        weekly = dashboard.weekly_categories(now, scope=scope)
         data["weekly_chart"] = weekly_chart(weekly)
     if user.has_perm("penalties.view_restriction"):
-        data["deadlines"] = dashboard.objection_deadlines(now)
-        data["week"] = dashboard.measures_this_week(now)
-        data["unacked"] = dashboard.unacknowledged(now)
+        data["deadlines"] = dashboard.objection_deadlines(now, scope=scope)
+        data["week"] = dashboard.measures_this_week(now, scope=scope)
+        data["unacked"] = dashboard.unacknowledged(now, scope=scope)
     if user.has_perm("penalties.view_objection") or user.has_perm("penalties.view_appeal"):
-        data["remedies"] = dashboard.pending_remedies()
+        data["remedies"] = dashboard.pending_remedies(scope=scope)
         data["remedy_urls"] = {
             name: reverse(f"admin:penalties_{name}_changelist") + "?status__exact=pending"
             for name in ("objection", "appeal", "repairapplication")
         }
     if user.has_perm("penalties.view_appeal"):
-        data["appeal_deadlines"] = dashboard.appeal_deadlines(now)
+        data["appeal_deadlines"] = dashboard.appeal_deadlines(now, scope=scope)
     if user.has_perm("traders.view_trader"):
-        data["grade_chart"] = grade_chart(dashboard.grade_distribution())
+        data["grade_chart"] = grade_chart(dashboard.grade_distribution(scope=scope))
     return data

@@ -4,11 +4,13 @@ entry. Split by concern; import from here."""
 from __future__ import annotations
 
 from traders.services.declarations import ShopDeclared, shops_declare
+from traders.services.jurisdictions import jurisdiction_set
 from traders.services.shops import shop_payload, shop_register
 from traders.services.traders import parse_uscc, trader_payload, trader_register
 
 __all__ = [
     "ShopDeclared",
+    "jurisdiction_set",
     "parse_uscc",
     "shop_payload",
     "shop_register",

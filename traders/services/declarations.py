@@ -17,6 +17,7 @@ from creditledger.exceptions import ApplicationError, PermissionDenied, require_
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.services import Entry, ledger_append_many
 from traders import uscc as uscc_rules
+from traders.jurisdiction import actor_scope
 from traders.models import Platform, Shop, Trader
 from traders.services.shops import shop_payload
 from traders.services.traders import trader_payload
@@ -65,6 +66,7 @@ def shops_declare(
     cleaned = [_clean_item(index, item, errors) for index, item in enumerate(items)]
     valid = [item for item in cleaned if item is not None]
     _check_repeats(valid, errors)
+    _check_jurisdiction(actor, valid, errors)
     traders = {t.uscc: t for t in Trader.objects.filter(uscc__in={i.code.code for i in valid})}
     shops = {
         s.platform_shop_id: s
@@ -187,6 +189,16 @@ def _check_repeats(items: list[_Item], errors: dict[str, list[str]]) -> None:
             ]
         elif item.trader_name and not named.trader_name:
             first_name[item.code.code] = item
+
+
+def _check_jurisdiction(actor: Actor, items: list[_Item], errors: dict[str, list[str]]) -> None:
+    """A member of staff declares shops only of traders in their jurisdiction."""
+    scope = actor_scope(actor)
+    for item in items:
+        if not scope.covers(item.code.region):
+            errors[f"items.{item.index}.trader_uscc"] = [
+                f"This trader (region {item.code.region}) is outside your jurisdiction."
+            ]
 
 
 def _check_new_traders(items: list[_Item], traders: dict[str, Trader], errors: dict[str, list[str]]) -> None:

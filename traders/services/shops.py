@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from creditledger.exceptions import ApplicationError, PermissionDenied, require_perm
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.services import ledger_append
+from traders.jurisdiction import require_jurisdiction
 from traders.models import Platform, Shop, Trader
 from traders.services.traders import required_text
 
@@ -29,6 +30,7 @@ def shop_register(
 ) -> Shop:
     if actor.kind == "user":
         require_perm(actor, "traders.add_shop", "You may not register shops.")
+        require_jurisdiction(actor, trader.region, field="trader")
     if actor.kind == "apikey" and actor.platform is not None and actor.platform.pk != platform.pk:
         raise PermissionDenied("A platform registers only its own shops.", field="platform")
     if not platform.is_active:

@@ -8,6 +8,7 @@ from creditledger.exceptions import ApplicationError, PermissionDenied, require_
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.services import ledger_append
 from traders import uscc as uscc_rules
+from traders.jurisdiction import require_jurisdiction
 from traders.models import Platform, Trader
 
 OVERRIDE_PERM = "traders.override_uscc_check"
@@ -63,6 +64,7 @@ def trader_register(
     if actor.kind == "user":
         require_perm(actor, "traders.add_trader", "You may not register traders.")
     parsed = parse_uscc(uscc, override_reason=check_override_reason, actor=actor)
+    require_jurisdiction(actor, parsed.region, field="uscc")
     name = required_text(name, field="name", max_length=200)
     if Trader.objects.filter(uscc=parsed.code).exists():
         raise ApplicationError(

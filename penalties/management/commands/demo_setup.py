@@ -17,7 +17,9 @@ from creditledger import roles
 from creditledger.accounts.services import backup_codes_left, confirmed_totp, otp_enrol_for_demo
 from creditledger.ledger.actors import Actor
 from penalties import demo
+from traders.jurisdiction import NATIONAL, scope_of
 from traders.models import Trader
+from traders.services import jurisdiction_set
 
 # username, role (a group from creditledger/roles.py), what the login is for
 DEMO_LOGINS = (
@@ -128,6 +130,10 @@ def _ensure_user(username: str, role: str, password: str) -> str:
         changed = True
     if changed:
         user.save()
+    # Jurisdiction is deny-by-default; the demo logins see the whole (invented) market.
+    if scope_of(user) != NATIONAL:
+        jurisdiction_set(actor=Actor.system("demo_setup"), user=user, national=True)
+        changed = True
     return "created" if created else ("repaired" if changed else "ok")
 
 
