@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 from django.conf import settings
+from django.db import connections
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -72,7 +73,18 @@ def playwright_browser() -> Iterator:
 
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    # Django's connections live in an asgiref Local, which gives a thread with a running
+    # event loop its own connection objects: while Playwright runs, this thread's ORM
+    # uses new ones. Those lack the migrated reference data that serialized rollback
+    # restores after each transactional test's flush, so it is handed over.
+    serialized = {
+        alias: connections[alias]._test_serialized_contents
+        for alias in connections
+        if hasattr(connections[alias], "_test_serialized_contents")
+    }
     playwright = sync_playwright().start()
+    for alias, contents in serialized.items():
+        connections[alias]._test_serialized_contents = contents
     try:
         # launch() gives every run a fresh, throw-away profile (user-data-dir).
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -81,6 +93,7 @@ def playwright_browser() -> Iterator:
         finally:
             browser.close()
     finally:
+        connections.close_all()  # the loop's own connections; the test database is dropped at the end
         playwright.stop()
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
