@@ -143,6 +143,12 @@ class Browser:
         if response.status >= 400 and not response.url.endswith("/favicon.ico"):
             self.console_errors.append(f"{response.request.method} {response.url}: HTTP {response.status}")
 
+    def assert_no_errors(self) -> None:
+        """Nothing went wrong in the browser: no script error, failed request or CSP violation."""
+        if self.console_errors:
+            seen = list(dict.fromkeys(self.console_errors))  # each once, in order
+            raise AssertionError("the browser reported errors:\n" + "\n".join(seen))
+
     def shot(self, page, step: str) -> Path:
         self.step += 1
         path = screenshot_dir() / f"{self.name}-{self.step:02d}-{_slug(step)}.png"
@@ -172,6 +178,12 @@ def browser(playwright_browser, live_server, request) -> Iterator[Browser]:
     yield driver
     report = getattr(request.node, "rep_call", None)
     driver.close(failed=bool(report and report.failed))
+
+
+@pytest.fixture
+def page(browser):
+    """The test's page: an English-speaking browser context of its own."""
+    return browser.new_page(locale="en-US")
 
 
 # --- signing in, per the two-step contract (password, then the second factor) -------------

@@ -69,12 +69,11 @@ def _wait_for_reassessment(page, url: str) -> None:
 
 
 def test_a_violation_goes_from_record_to_measure_to_withdrawal(
-    browser, broker, workers, officer, supervisor, other_officer, other_supervisor
+    browser, page, broker, workers, officer, supervisor, other_officer, other_supervisor
 ):
     trader = _trader_at_grade_b(other_officer, other_supervisor)
     workers("scoring")
     counterfeit = ViolationType.objects.get(code="counterfeit-goods")
-    page = browser.new_page()
 
     # 1. The officer finds the trader by its code and records a violation with evidence.
     sign_in(page, browser.base, officer)
@@ -173,4 +172,4 @@ def test_a_violation_goes_from_record_to_measure_to_withdrawal(
     assert page.locator(f".measure.measure-withdrawn[data-restriction='{measure.pk}']").count() == 1
     assert not page.locator(".measure.measure-proposed").count()
     browser.shot(page, "trader-measure-withdrawn")
-    assert not browser.console_errors, browser.console_errors
+    browser.assert_no_errors()

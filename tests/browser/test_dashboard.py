@@ -54,9 +54,8 @@ def _counts(locator) -> list[tuple[str, int]]:
     ]
 
 
-def test_the_dashboard_draws_its_charts_without_browser_errors(browser, officer):
+def test_the_dashboard_draws_its_charts_without_browser_errors(browser, page, officer):
     expected_categories = _market()
-    page = browser.new_page()
     sign_in(page, browser.base, officer)
 
     grades = page.locator("#dashboard-grades svg.dashboard-chart.grade-chart")
@@ -88,4 +87,4 @@ def test_the_dashboard_draws_its_charts_without_browser_errors(browser, officer)
     assert sorted(weeks_with_data) == [2, 3]  # three weeks ago, and this week
     assert page.locator("[data-figure=pending] .number").inner_text() == "3"
     browser.shot(page, "dashboard")
-    assert not browser.console_errors, browser.console_errors
+    browser.assert_no_errors()
