@@ -207,6 +207,11 @@ KNOWN_ACTIONS = [
     "restriction.lifted",
     "restriction.acknowledged",
     "policy.activated",
+    "staff.signed_in",
+    "staff.sign_in_failed",
+    "staff.locked_out",
+    "staff.signed_out",
+    "admin.logged",
 ]
 
 # subject_type -> admin URL name of the object it names, for links from an entry.
@@ -218,6 +223,7 @@ SUBJECT_ADMIN_URLS = {
     "evidence": "admin:penalties_evidence_change",
     "restriction": "admin:penalties_restriction_change",
     "policy": "admin:penalties_policy_change",
+    "user": "admin:auth_user_change",
 }
 
 
@@ -249,11 +255,12 @@ class ActorKindFilter(admin.SimpleListFilter):
             ("user", _("staff user")),
             ("apikey", _("platform API key")),
             ("system", _("background task")),
+            ("client", _("client not signed in")),
         ]
 
     def queryset(self, request, queryset):
         value = self.value()
-        if value in {"user", "apikey", "system"}:
+        if value in {"user", "apikey", "system", "client"}:
             return queryset.filter(actor__startswith=f"{value}:")
         return queryset
 
@@ -321,7 +328,7 @@ class LedgerEntryAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
 
     @admin.display(description=_("hashed body (canonical JSON)"))
     def body_display(self, obj: LedgerEntry) -> str:
-        return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', obj.body_pretty)
+        return format_html('<pre class="wrapped">{}</pre>', obj.body_pretty)
 
 
 @admin.register(Checkpoint)
@@ -336,7 +343,7 @@ class CheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("signed note"))
     def note_display(self, obj: Checkpoint) -> str:
-        return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', obj.note)
+        return format_html('<pre class="wrapped">{}</pre>', obj.note)
 
 
 def ledger_changelist_url(**params: str) -> str:
