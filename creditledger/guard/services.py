@@ -157,3 +157,38 @@ def admin_log_record(*, log_entries: Iterable[LogEntry]) -> list[LedgerEntry]:
         actor = f"user:{user_id}"
         written += ledger_append_many(actor=actor, entries=[_admin_entry(log) for log in group])
     return written
+
+
+def recent_lockout_addresses(*, username: str, since) -> list[str]:
+    """The addresses this username was locked from since `since`, from the ledger (the
+    cache handler keeps only hashed keys, so the ledger is where the pairs can be found)."""
+    addresses = LedgerEntry.objects.filter(
+        action="staff.locked_out", at__gte=since, payload__username=clean_typed(username)
+    ).values_list("payload__address", flat=True)
+    return sorted({address for address in addresses if address})
+
+
+@transaction.atomic
+def staff_unlock(*, actor: Actor, username: str, addresses: list[str]) -> LedgerEntry:
+    """Lift the lockout of `username` from each of `addresses` (all its attempts when the
+    list is empty and the handler can find them by username alone: the database handler).
+
+    The counters are reset at once (they live outside the database); the ledger entry says
+    who unlocked what.
+    """
+    from axes.handlers.proxy import AxesProxyHandler
+
+    typed = clean_typed(username)
+    removed = 0
+    if addresses:
+        for address in addresses:
+            removed += AxesProxyHandler.reset_attempts(username=typed, ip_address=address) or 0
+    else:
+        removed += AxesProxyHandler.reset_attempts(username=typed) or 0
+    return ledger_append(
+        actor=actor,
+        action="staff.unlocked",
+        subject_type="user",
+        subject_id=_user_subject(typed),
+        payload={"username": typed, "addresses": list(addresses), "counters_removed": removed},
+    )

@@ -211,6 +211,7 @@ KNOWN_ACTIONS = [
     "staff.sign_in_failed",
     "staff.locked_out",
     "staff.signed_out",
+    "staff.unlocked",
     "admin.logged",
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import timedelta
 
@@ -111,3 +112,35 @@ def test_a_forwarded_for_header_counts_only_behind_a_trusted_proxy(alice, settin
         HTTP_X_FORWARDED_FOR="spoofed, 192.0.2.99",
     )
     assert response.status_code == 302
+
+
+def test_a_supervisor_unlocks_a_username_from_every_address_it_was_locked_from(alice, supervisor):
+    from django.core.management import call_command
+
+    from creditledger.ledger.models import LedgerEntry
+
+    _lock(Client(), address="10.0.0.1")
+    _lock(Client(), address="10.0.0.3")
+    out = io.StringIO()
+    call_command("staff_unlock", "alice", "--by", "supervisor", stdout=out)
+    assert "10.0.0.1, 10.0.0.3" in out.getvalue()
+    for address in ("10.0.0.1", "10.0.0.3"):
+        assert sign_in(Client(), "alice", PASSWORD, address).status_code == 302
+    [entry] = LedgerEntry.objects.filter(action="staff.unlocked")
+    assert entry.actor == f"user:{supervisor.pk}"
+    assert entry.payload["addresses"] == ["10.0.0.1", "10.0.0.3"]
+    assert entry.payload["counters_removed"] == 2
+
+
+def test_unlocking_refuses_an_officer_and_a_username_with_no_lockout(alice, officer):
+    from django.core.management import CommandError, call_command
+
+    from creditledger.ledger.models import LedgerEntry
+
+    _lock(Client())
+    with pytest.raises(CommandError, match="not an active supervisor"):
+        call_command("staff_unlock", "alice", "--by", "officer")
+    with pytest.raises(CommandError, match="No lockout"):
+        call_command("staff_unlock", "bob")
+    assert not LedgerEntry.objects.filter(action="staff.unlocked").exists()
+    assert sign_in(Client(), "alice", PASSWORD, "10.0.0.1").status_code == 429
