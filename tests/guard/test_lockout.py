@@ -144,3 +144,28 @@ def test_unlocking_refuses_an_officer_and_a_username_with_no_lockout(alice, offi
         call_command("staff_unlock", "bob")
     assert not LedgerEntry.objects.filter(action="staff.unlocked").exists()
     assert sign_in(Client(), "alice", PASSWORD, "10.0.0.1").status_code == 429
+
+
+def test_without_a_shared_cache_the_database_keeps_the_counts(alice, bob, settings):
+    # make run's default cache is per process; settings then pick axes' database handler.
+    from axes.models import AccessAttempt
+
+    settings.AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+    _lock(Client())
+    assert AccessAttempt.objects.filter(username="alice", ip_address="10.0.0.1").exists()
+    assert sign_in(Client(), "alice", PASSWORD, "10.0.0.1").status_code == 429
+    assert sign_in(Client(), "alice", PASSWORD, "10.0.0.2").status_code == 302
+    assert sign_in(Client(), "bob", PASSWORD, "10.0.0.1").status_code == 302
+
+
+def test_make_runs_default_cache_selects_the_database_handler(tmp_path):
+    from tests.test_settings import _start
+
+    result = _start(
+        tmp_path,
+        "-c",
+        "import django; django.setup(); from django.conf import settings as s; print(s.AXES_HANDLER)",
+        DEBUG="1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "axes.handlers.database.AxesDatabaseHandler"
