@@ -100,6 +100,9 @@ def test_every_main_staff_page_sends_a_strict_policy_and_keeps_to_it(client, sup
         reverse("admin:penalties_restriction_change", args=[world["restriction"].pk]),
         reverse("admin:penalties_policy_changelist"),
         reverse("admin:penalties_policy_change", args=[policy.pk]),
+        reverse("admin:penalties_policy_add"),
+        reverse("admin:penalties_restriction_add"),
+        reverse("admin:traders_platform_add"),
         reverse("admin:ledger_ledgerentry_changelist"),
         reverse("admin:ledger_ledgerentry_change", args=[entry.pk]),
         reverse("audit:index"),
@@ -148,3 +151,27 @@ def test_the_api_docs_page_carries_the_nonce_on_its_inline_code(db):
     body = response.content.decode()
     assert f'<script nonce="{nonce}">' in body and f'<style nonce="{nonce}">' in body
     assert not INLINE_SCRIPT.findall(body) and not INLINE_STYLE_BLOCK.findall(body)
+
+
+def test_every_admin_list_and_add_page_keeps_to_the_policy(client, world):
+    from django.contrib import admin
+
+    root = factories.UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(root)
+    request = client.get(reverse("admin:index")).wsgi_request
+    checked = 0
+    for model, model_admin in admin.site._registry.items():
+        info = (model._meta.app_label, model._meta.model_name)
+        urls = [reverse("admin:{}_{}_changelist".format(*info))]
+        if model_admin.has_add_permission(request):
+            urls.append(reverse("admin:{}_{}_add".format(*info)))
+        obj = model._default_manager.first()
+        if obj is not None:
+            urls.append(reverse("admin:{}_{}_change".format(*info), args=[obj.pk]))
+        for url in urls:
+            try:
+                _check(client.get(url))
+            except AssertionError as exc:
+                raise AssertionError(f"{url}: {exc}") from exc
+            checked += 1
+    assert checked > 30
