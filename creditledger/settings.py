@@ -8,10 +8,12 @@ with a message naming the variable.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -46,7 +48,8 @@ ALLOWED_HOSTS = _typed("ALLOWED_HOSTS", env.list, ["127.0.0.1", "localhost"] if 
 CSRF_TRUSTED_ORIGINS = _typed("CSRF_TRUSTED_ORIGINS", env.list, [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin site wants a two-factor verified session (creditledger/accounts/admin_site.py).
+    "creditledger.accounts.apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -62,6 +65,14 @@ INSTALLED_APPS = [
     "creditledger.ops",
     "traders",
     "penalties",
+    # Staff sign-in: lockout (django-axes), CSP, second factor (django-otp).
+    "axes",
+    "csp",
+    "creditledger.guard",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "creditledger.accounts",
 ]
 
 MIDDLEWARE = [
@@ -71,14 +82,27 @@ MIDDLEWARE = [
     "creditledger.ops.middleware.RequestContextMiddleware",
     "creditledger.ops.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # beside the other security headers
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every staff URL wants a session verified with a TOTP or backup code; the admin site
+    # refuses an unverified session too, so this middleware is not the only guard.
+    "django_otp.middleware.OTPMiddleware",
+    "creditledger.accounts.middleware.StaffTwoFactorMiddleware",
+    # Records sign-ins after the view returns, outside the view's transaction.
+    "creditledger.guard.middleware.SignInRecordMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
+]
+# axes first: it refuses a locked (username, address) pair before a password is checked.
+AUTHENTICATION_BACKENDS = [
+    "creditledger.guard.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "creditledger.urls"
@@ -327,6 +351,116 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = _typed("SESSION_COOKIE_AGE", env.int, 8 * 3600)
 X_FRAME_OPTIONS = "DENY"
 
+# --- Sign-in guard: lockout, Content-Security-Policy, cookies ---------------------------
+# Lockout: AXES_FAILURE_LIMIT failed sign-ins of one username from one address lock that
+# pair (and only that pair) for AXES_COOLOFF minutes; every refused attempt restarts the wait.
+AXES_FAILURE_LIMIT = _typed("AXES_FAILURE_LIMIT", env.int, 5)
+AXES_COOLOFF = _typed("AXES_COOLOFF", env.int, 15)
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF < 1:
+    raise ImproperlyConfigured("Environment variables AXES_FAILURE_LIMIT and AXES_COOLOFF must be at least 1")
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "creditledger.guard.views.lockout"
+AXES_CLIENT_IP_CALLABLE = "creditledger.guard.addresses.client_address"
+# Counters live in the shared cache (Redis) so every web process sees the same count. A
+# per-process cache (make run's locmem default) would let each process count alone: then
+# axes keeps them in the database instead, which every process shares too.
+_LOCAL_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+    "django.core.cache.backends.filebased.FileBasedCache",
+}
+if CACHES["default"]["BACKEND"] in _LOCAL_CACHES:
+    AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+else:
+    AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_CACHE = "default"
+# The attempt lists in the admin only have rows with the database handler.
+AXES_ENABLE_ADMIN = AXES_HANDLER == "axes.handlers.database.AxesDatabaseHandler"
+
+# Behind a reverse proxy REMOTE_ADDR is the proxy. Only when it is one of these addresses
+# or networks is X-Forwarded-For read (right to left, skipping trusted hops); never else,
+# since a client writes that header itself.
+TRUSTED_PROXIES = _typed("TRUSTED_PROXIES", env.list, [])
+
+
+def _check_proxy_networks(values: list[str]) -> None:
+    import ipaddress
+
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"Environment variable TRUSTED_PROXIES: {exc}") from exc
+
+
+_check_proxy_networks(TRUSTED_PROXIES)
+
+# Content-Security-Policy. Scripts and styles only from our own origin (static files); no
+# inline script, <style> or style attribute in the staff pages (a test walks them), so
+# style-src needs no 'unsafe-inline'. Django's admin writes an inline <style> only on a
+# change list with actions_on_top and actions_on_bottom both off, which no admin here
+# does; a page that needs inline code gives it the request's nonce ({{ request.csp_nonce }}).
+# Images: our own and data: URIs; QR codes and charts are inline SVG.
+# (Read into private names: django-csp 4 refuses any CSP_* setting as an old-style one.)
+_csp_report_only = _typed("CSP_REPORT_ONLY", env.bool, False)
+_csp_report_uri = env.str("CSP_REPORT_URI", default="")
+_csp_policy = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        **({"report-uri": [_csp_report_uri]} if _csp_report_uri else {}),
+    }
+}
+# CSP_REPORT_ONLY=1 for a staged rollout: browsers report what the policy would block
+# (to CSP_REPORT_URI) and block nothing.
+if _csp_report_only:
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp_policy
+    CONTENT_SECURITY_POLICY = None
+else:
+    CONTENT_SECURITY_POLICY = _csp_policy
+
+# Cookies. With the Secure flag the names carry the __Host- prefix: the browser then
+# refuses them unless set over HTTPS for this exact host and path /, so a sibling
+# subdomain cannot plant a session or CSRF cookie.
+_SAMESITE = {"Lax", "Strict", "None"}
+SESSION_COOKIE_SAMESITE = _typed("SESSION_COOKIE_SAMESITE", env.str, "Lax")
+CSRF_COOKIE_SAMESITE = _typed("CSRF_COOKIE_SAMESITE", env.str, "Lax")
+for _name, _value, _secure in (
+    ("SESSION_COOKIE_SAMESITE", SESSION_COOKIE_SAMESITE, SESSION_COOKIE_SECURE),
+    ("CSRF_COOKIE_SAMESITE", CSRF_COOKIE_SAMESITE, CSRF_COOKIE_SECURE),
+):
+    if _value not in _SAMESITE:
+        raise ImproperlyConfigured(f"Environment variable {_name}: {_value!r} is not Lax, Strict or None")
+    if _value == "None" and not _secure:
+        raise ImproperlyConfigured(f"Environment variable {_name}: None needs the cookie's Secure flag")
+SESSION_COOKIE_NAME = _typed(
+    "SESSION_COOKIE_NAME", env.str, "__Host-sessionid" if SESSION_COOKIE_SECURE else "sessionid"
+)
+CSRF_COOKIE_NAME = _typed(
+    "CSRF_COOKIE_NAME", env.str, "__Host-csrftoken" if CSRF_COOKIE_SECURE else "csrftoken"
+)
+for _name, _value, _secure in (
+    ("SESSION_COOKIE_NAME", SESSION_COOKIE_NAME, SESSION_COOKIE_SECURE),
+    ("CSRF_COOKIE_NAME", CSRF_COOKIE_NAME, CSRF_COOKIE_SECURE),
+):
+    if _value.startswith(("__Host-", "__Secure-")) and not _secure:
+        raise ImproperlyConfigured(
+            f"Environment variable {_name}: a {_value.split('-')[0]}- name needs the Secure flag"
+        )
+# Nothing of ours reads the CSRF cookie from JavaScript (forms carry the token).
+CSRF_COOKIE_HTTPONLY = _typed("CSRF_COOKIE_HTTPONLY", env.bool, True)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = _typed("SESSION_EXPIRE_AT_BROWSER_CLOSE", env.bool, True)
+
 # --- REST framework / platform API -------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["creditledger.api.auth.PlatformKeyAuthentication"],
@@ -448,23 +582,6 @@ STORAGES = {
 SECRET_KEY_FALLBACKS = _typed("SECRET_KEY_FALLBACKS", env.list, [])
 
 # --- Staff two-factor sign-in (creditledger/accounts) -----------------------------------
-# Kept in one block that edits the lists above in place. Every staff URL wants a session
-# verified with a TOTP code or a backup code (django-otp); the admin site refuses an
-# unverified session too (StaffAdminConfig's site), so one middleware is not the only guard.
-INSTALLED_APPS = [
-    "creditledger.accounts.apps.StaffAdminConfig" if app == "django.contrib.admin" else app
-    for app in INSTALLED_APPS
-] + [
-    "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
-    "creditledger.accounts",
-]
-_auth_middleware = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware")
-MIDDLEWARE[_auth_middleware + 1 : _auth_middleware + 1] = [
-    "django_otp.middleware.OTPMiddleware",
-    "creditledger.accounts.middleware.StaffTwoFactorMiddleware",
-]
 # Paths (as the app sees them, without a SCRIPT_NAME) behind the second factor; the admin's
 # own login and logout pages stay open. /api/ (API keys), probes and /ledger/ are outside.
 STAFF_PATH_PREFIXES = ("/admin/", "/audit/", "/penalties/")

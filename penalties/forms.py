@@ -190,7 +190,7 @@ class PrettyJSONField(forms.JSONField):
 class PolicyDraftForm(ServiceForm):
     rules = PrettyJSONField(
         label=_("rules"),
-        widget=forms.Textarea(attrs={"rows": 36, "cols": 90, "style": "font-family: monospace"}),
+        widget=forms.Textarea(attrs={"rows": 36, "cols": 90, "class": "monospace"}),
         help_text=_(
             "Grade cut-offs, the measure per grade, notice days per measure, escalation rules, "
             "points overrides. Checked when you save; activation is a separate step."

@@ -216,6 +216,12 @@ KNOWN_ACTIONS = [
     "staff.otp_failed",
     "staff.otp_reset",
     "jurisdiction.set",
+    "staff.signed_in",
+    "staff.sign_in_failed",
+    "staff.locked_out",
+    "staff.signed_out",
+    "staff.unlocked",
+    "admin.logged",
 ]
 
 # subject_type -> admin URL name of the object it names, for links from an entry.
@@ -259,11 +265,12 @@ class ActorKindFilter(admin.SimpleListFilter):
             ("user", _("staff user")),
             ("apikey", _("platform API key")),
             ("system", _("background task")),
+            ("client", _("client not signed in")),
         ]
 
     def queryset(self, request, queryset):
         value = self.value()
-        if value in {"user", "apikey", "system"}:
+        if value in {"user", "apikey", "system", "client"}:
             return queryset.filter(actor__startswith=f"{value}:")
         return queryset
 
@@ -340,7 +347,7 @@ class LedgerEntryAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
 
     @admin.display(description=_("hashed body (canonical JSON)"))
     def body_display(self, obj: LedgerEntry) -> str:
-        return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', obj.body_pretty)
+        return format_html('<pre class="wrapped">{}</pre>', obj.body_pretty)
 
 
 @admin.register(Checkpoint)
@@ -355,7 +362,7 @@ class CheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("signed note"))
     def note_display(self, obj: Checkpoint) -> str:
-        return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', obj.note)
+        return format_html('<pre class="wrapped">{}</pre>', obj.note)
 
 
 def ledger_changelist_url(**params: str) -> str:

@@ -103,7 +103,7 @@ def score_chart(
     }
     return format_html(
         '<svg class="score-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" '
-        'width="100%" style="max-width: {w}px" role="img" aria-label="{label}" data-points="{count}">'
+        'width="{w}" height="{h}" role="img" aria-label="{label}" data-points="{count}">'
         "<title>{label}</title>"
         '<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ddd"/>'
         "{cutoffs}"

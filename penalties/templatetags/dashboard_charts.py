@@ -60,13 +60,16 @@ def _svg(
 ) -> SafeString:
     attrs = format_html_join("", ' data-{}="{}"', ((key, value) for key, value in data.items()))
     return _html(
+        # Natural size as attributes, shrunk to the column by staff.css (no style
+        # attribute: the Content-Security-Policy allows none).
         '<svg class="dashboard-chart {}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" '
-        'width="100%" style="max-width: {}px" role="img" aria-labelledby="{}-title {}-desc"{}>'
+        'width="{}" height="{}" role="img" aria-labelledby="{}-title {}-desc"{}>'
         '<title id="{}-title">{}</title><desc id="{}-desc">{}</desc>{}</svg>',
         css_class,
         width,
         height,
         width,
+        height,
         css_class,
         css_class,
         attrs,
