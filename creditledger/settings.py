@@ -154,6 +154,10 @@ TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Staff pages show dates in the active language's formats (creditledger/formats: English
+# short dates are ISO). Numbers are not grouped: scores, counts and ids read better plain,
+# and Chinese has no thousands separator in Django's formats anyway.
+FORMAT_MODULE_PATH = ["creditledger.formats"]
 
 
 def _check_time_zone(name: str) -> None:

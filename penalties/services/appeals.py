@@ -20,6 +20,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from creditledger.exceptions import ApplicationError, PermissionDenied, require_perm
@@ -218,7 +219,10 @@ def appeal_file(
     if now > closes:
         raise ApplicationError(
             _("The appeal period ended on %(date)s (%(days)d days after the confirmation).")
-            % {"date": timezone.localdate(closes).isoformat(), "days": rules.appeal_window_days},
+            % {
+                "date": date_format(timezone.localdate(closes), "SHORT_DATE_FORMAT"),
+                "days": rules.appeal_window_days,
+            },
             field="violation",
             code="appeal_period_over",
             value=closes,

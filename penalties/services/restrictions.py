@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from creditledger.exceptions import ApplicationError, require_perm
@@ -447,7 +448,10 @@ def restriction_lift(
         if now < earliest:
             raise ApplicationError(
                 _("A blacklisting can be repaired from %(date)s on (%(days)d days after it took effect).")
-                % {"date": timezone.localdate(earliest).isoformat(), "days": rules.blacklist_min_days},
+                % {
+                    "date": date_format(timezone.localdate(earliest), "SHORT_DATE_FORMAT"),
+                    "days": rules.blacklist_min_days,
+                },
                 field="reason",
                 code="too_early_for_repair",
                 value=reason,

@@ -14,6 +14,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from creditledger.exceptions import ApplicationError, PermissionDenied, require_perm
@@ -115,7 +116,8 @@ def violation_record(
     today = timezone.localdate()
     if occurred_on > today:
         raise ApplicationError(
-            _("The date cannot be in the future (today is %(today)s).") % {"today": today.isoformat()},
+            _("The date cannot be in the future (today is %(today)s).")
+            % {"today": date_format(today, "SHORT_DATE_FORMAT")},
             field="occurred_on",
             code="future_date",
             value=occurred_on.isoformat(),
