@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
 from django.utils import translation
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, ngettext_lazy
 
 API_LANGUAGE = "en"
 
@@ -35,7 +35,7 @@ class LocaleMiddleware(DjangoLocaleMiddleware):
 
 # Strings that other packages mark for translation but whose Simplified Chinese catalogue
 # lacks them (Django 5.2's admin added a few after its zh_Hans catalogue was last updated;
-# djangorestframework-api-key ships no catalogues). Listed here, makemessages carries them
+# djangorestframework-api-key, django-axes and django-otp ship none). Listed here, makemessages carries them
 # into locale/, whose catalogue Django consults before the packages' own.
 THIRD_PARTY_MESSAGES = (
     # django.contrib.admin templates (app_list.html, login.html, change_form.html ...)
@@ -50,4 +50,20 @@ THIRD_PARTY_MESSAGES = (
     gettext_noop("Expires"),
     gettext_noop("Once API key expires, clients cannot use it anymore."),
     gettext_noop("The API key has been revoked, which cannot be undone."),
+    # django-axes (the sign-in lockout) and django-otp (the second step), which ship no
+    # Chinese: the messages a member of staff may read while signing in.
+    gettext_noop("Account locked: too many login attempts. Please try again later."),
+    gettext_noop("Account locked: too many login attempts. Contact an admin to unlock your account."),
+    gettext_noop("Please enter your OTP token."),
+    gettext_noop("Please select a device."),
+    gettext_noop("Invalid token. Please make sure you have entered it correctly."),
+    gettext_noop("Verification of the token is currently disabled"),
+    gettext_noop("Token generation is not allowed at this time"),
+    ngettext_lazy(
+        "Verification temporarily disabled because of %(failure_count)d failed "
+        "attempt, please try again soon.",
+        "Verification temporarily disabled because of %(failure_count)d failed "
+        "attempts, please try again soon.",
+        1,
+    ),
 )
