@@ -321,7 +321,9 @@ class LedgerEntryAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
 
     @admin.display(description=_("hashed body (canonical JSON)"))
     def body_display(self, obj: LedgerEntry) -> str:
-        return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', obj.body_pretty)
+        return format_html(
+            '<pre translate="no" style="white-space: pre-wrap; margin: 0">{}</pre>', obj.body_pretty
+        )
 
 
 @admin.register(Checkpoint)
@@ -336,7 +338,7 @@ class CheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("signed note"))
     def note_display(self, obj: Checkpoint) -> str:
-        return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', obj.note)
+        return format_html('<pre translate="no" style="white-space: pre-wrap; margin: 0">{}</pre>', obj.note)
 
 
 def ledger_changelist_url(**params: str) -> str:
