@@ -304,6 +304,19 @@ def test_an_export_is_written_in_the_requesters_language(db, auditor, requested_
     assert header_word in header
 
 
+def test_export_report_writes_the_language_it_is_given(db, tmp_path):
+    from django.core.management import call_command
+
+    factories.ViolationFactory(status=Violation.Status.CONFIRMED, decided_at=timezone.now())
+    for language, header_word in (("zh-hans", "违法行为编号"), ("en", "violation no.")):
+        target = tmp_path / f"violations-{language}.csv"
+        call_command(
+            "export_report", "violations", "--language", language, "-o", str(target), "--no-progress"
+        )
+        header = next(csv.reader(target.read_text(encoding="utf-8-sig").splitlines()))
+        assert header_word in header, language
+
+
 def test_the_export_page_records_the_language_the_auditor_reads(client, auditor, site_language):
     client.force_login(auditor)
     response = client.post("/audit/reports/violations/", {"format": "csv"}, headers={"accept-language": "en"})
