@@ -85,7 +85,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",  # beside the other security headers
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # Django's, except that /api/ always answers in English: see creditledger/i18n.py.
+    "creditledger.i18n.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -177,6 +178,10 @@ TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Staff pages show dates in the active language's formats (creditledger/formats: English
+# short dates are ISO). Numbers are not grouped: scores, counts and ids read better plain,
+# and Chinese has no thousands separator in Django's formats anyway.
+FORMAT_MODULE_PATH = ["creditledger.formats"]
 
 
 def _check_time_zone(name: str) -> None:

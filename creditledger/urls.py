@@ -2,12 +2,17 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
 from creditledger.ops import health, metrics
 
 # Evidence files are never served from MEDIA_URL: only penalties' download view, which
 # checks the permission, hands them out.
+# The staff pages' name, in the staff's language (Django's default is "Django administration").
+admin.site.site_header = _("Online trader credit records")
+admin.site.site_title = _("Trader credit records")
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -59,6 +59,9 @@ class EvidenceUploadForm(forms.ModelForm):
     class Meta:
         model = Evidence
         fields = ("upload",)
+        # The inline's column header reads the label from here on pages where the row is
+        # read-only, and would otherwise show the bare field name.
+        labels = {"upload": _("file")}
 
     def clean_upload(self):
         upload = self.cleaned_data["upload"]

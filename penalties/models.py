@@ -475,6 +475,8 @@ class Export(models.Model):
     scope = models.JSONField(_("jurisdiction"), null=True, blank=True)
     manifest = models.JSONField(_("manifest"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # Headers, labels and dates are written in the requester's language (the worker has none).
+    language = models.CharField(_("language"), max_length=16, choices=settings.LANGUAGES, blank=True)
     created_at = models.DateTimeField(_("requested at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)

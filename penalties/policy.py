@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 MEASURES = ("warning", "listing_restricted", "suspended", "blacklisted")
 # Worst last: a trader's status is the worst measure in force.
 MEASURE_RANK = {measure: rank for rank, measure in enumerate(MEASURES, start=1)}
@@ -110,29 +112,37 @@ class PolicyRules:
     def from_dict(cls, data: Mapping[str, Any]) -> PolicyRules:
         """Validate and build; raise PolicyError naming the field that is wrong."""
         if not isinstance(data, Mapping):
-            raise PolicyError("rules", "must be an object")
+            raise PolicyError("rules", _("must be an object"))
         cutoffs = _cutoffs(data.get("cutoffs"))
         grade_measures = data.get("grade_measures")
         if not isinstance(grade_measures, Mapping) or set(grade_measures) != set(GRADES):
-            raise PolicyError("grade_measures", f"must name a measure (or null) for each of {GRADES}")
+            raise PolicyError(
+                "grade_measures",
+                _("must name a measure (or null) for each of %(grades)s") % {"grades": ", ".join(GRADES)},
+            )
         for grade, measure in grade_measures.items():
             if measure is not None and measure not in MEASURES:
-                raise PolicyError(f"grade_measures.{grade}", f"unknown measure {measure!r}")
+                raise PolicyError(
+                    f"grade_measures.{grade}", _("unknown measure %(measure)r") % {"measure": measure}
+                )
         notice = data.get("notice_days")
         if not isinstance(notice, Mapping) or set(notice) != set(MEASURES):
-            raise PolicyError("notice_days", f"must give days for each of {MEASURES}")
+            raise PolicyError(
+                "notice_days",
+                _("must give days for each of %(measures)s") % {"measures": ", ".join(MEASURES)},
+            )
         for measure, days in notice.items():
             _non_negative_int(f"notice_days.{measure}", days)
         raw_escalations = data.get("escalations") or []
         if not isinstance(raw_escalations, (list, tuple)):
-            raise PolicyError("escalations", "must be a list of rules")
+            raise PolicyError("escalations", _("must be a list of rules"))
         escalations = tuple(_escalation(i, rule) for i, rule in enumerate(raw_escalations))
         codes = [rule.code for rule in escalations]
         if len(codes) != len(set(codes)):
-            raise PolicyError("escalations", "rule codes must be unique")
+            raise PolicyError("escalations", _("rule codes must be unique"))
         overrides = data.get("points_overrides") or {}
         if not isinstance(overrides, Mapping):
-            raise PolicyError("points_overrides", "must map violation type codes to points")
+            raise PolicyError("points_overrides", _("must map violation type codes to points"))
         for code, points in overrides.items():
             _non_negative_int(f"points_overrides.{code}", points)
         return cls(
@@ -150,59 +160,61 @@ class PolicyRules:
 
 def _non_negative_int(name: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise PolicyError(name, f"must be a whole number ≥ 0, got {value!r}")
+        raise PolicyError(name, _("must be a whole number ≥ 0, got %(value)r") % {"value": value})
     return value
 
 
 def _positive_int(name: str, value: Any) -> int:
     if _non_negative_int(name, value) == 0:
-        raise PolicyError(name, "must be at least 1")
+        raise PolicyError(name, _("must be at least 1"))
     return value
 
 
 def _cutoffs(raw: Any) -> tuple[tuple[str, int], ...]:
     if not isinstance(raw, (list, tuple)) or len(raw) != 3:
-        raise PolicyError("cutoffs", "must list the lowest scores of A, B and C")
+        raise PolicyError("cutoffs", _("must list the lowest scores of A, B and C"))
     cutoffs = []
     for i, item in enumerate(raw):
         if not isinstance(item, (list, tuple)) or len(item) != 2 or item[0] != GRADES[i]:
-            raise PolicyError(f"cutoffs.{i}", f"must be [{GRADES[i]!r}, lowest score]")
+            raise PolicyError(f"cutoffs.{i}", _("must be [%(grade)r, lowest score]") % {"grade": GRADES[i]})
         floor = _non_negative_int(f"cutoffs.{item[0]}", item[1])
         if floor > 1000:
-            raise PolicyError(f"cutoffs.{item[0]}", "must be at most 1000")
+            raise PolicyError(f"cutoffs.{item[0]}", _("must be at most 1000"))
         cutoffs.append((item[0], floor))
     if not cutoffs[0][1] > cutoffs[1][1] > cutoffs[2][1]:
-        raise PolicyError("cutoffs", "must fall strictly from A to C")
+        raise PolicyError("cutoffs", _("must fall strictly from A to C"))
     return tuple(cutoffs)
 
 
 def _escalation(index: int, raw: Any) -> Escalation:
     where = f"escalations.{index}"
     if not isinstance(raw, Mapping):
-        raise PolicyError(where, "must be an object")
+        raise PolicyError(where, _("must be an object"))
     code = raw.get("code")
     if not isinstance(code, str) or not code:
-        raise PolicyError(f"{where}.code", "is required")
+        raise PolicyError(f"{where}.code", _("is required"))
     kind = raw.get("kind")
     measure = raw.get("measure")
     if measure not in MEASURES:
-        raise PolicyError(f"{where}.measure", f"unknown measure {measure!r}")
+        raise PolicyError(f"{where}.measure", _("unknown measure %(measure)r") % {"measure": measure})
     duration = _non_negative_int(f"{where}.duration_days", raw.get("duration_days"))
     if duration == 0:
-        raise PolicyError(f"{where}.duration_days", "must be at least 1")
+        raise PolicyError(f"{where}.duration_days", _("must be at least 1"))
     if kind == "severity":
         severity = raw.get("severity")
         if severity not in SEVERITIES:
-            raise PolicyError(f"{where}.severity", f"unknown severity {severity!r}")
+            raise PolicyError(
+                f"{where}.severity", _("unknown severity %(severity)r") % {"severity": severity}
+            )
         return Escalation(code=code, kind=kind, measure=measure, duration_days=duration, severity=severity)
     if kind == "repeat":
         category = raw.get("category")
         if not isinstance(category, str) or not category:
-            raise PolicyError(f"{where}.category", "is required")
+            raise PolicyError(f"{where}.category", _("is required"))
         count = _non_negative_int(f"{where}.count", raw.get("count"))
         window = _non_negative_int(f"{where}.window_days", raw.get("window_days"))
         if count < 2 or window < 1:
-            raise PolicyError(where, "a repeat rule needs count ≥ 2 and window_days ≥ 1")
+            raise PolicyError(where, _("a repeat rule needs count ≥ 2 and window_days ≥ 1"))
         return Escalation(
             code=code,
             kind=kind,
@@ -212,4 +224,4 @@ def _escalation(index: int, raw: Any) -> Escalation:
             count=count,
             window_days=window,
         )
-    raise PolicyError(f"{where}.kind", f"must be 'severity' or 'repeat', got {kind!r}")
+    raise PolicyError(f"{where}.kind", _("must be 'severity' or 'repeat', got %(kind)r") % {"kind": kind})

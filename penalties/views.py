@@ -8,6 +8,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from penalties.models import Evidence
@@ -27,7 +28,7 @@ def evidence_download(request: HttpRequest, pk: int) -> FileResponse:
     try:
         handle = storage.open(evidence.file.name, "rb")
     except FileNotFoundError as exc:
-        raise Http404("The evidence file is missing from storage.") from exc
+        raise Http404(_("The evidence file is missing from storage.")) from exc
     # Always an attachment: a browser must never render an uploaded file in our origin.
     response = FileResponse(
         handle,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
+from django.utils import translation
 
 from creditledger import roles
 from creditledger.ledger.actors import Actor
@@ -18,6 +19,21 @@ def _media_root(settings, tmp_path):
 def _fast_password_hasher(settings):
     # PBKDF2's deliberate slowness costs ~0.3 s per test user and proves nothing here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _english(settings):
+    """Tests speak English unless they say otherwise.
+
+    The site's default language is Simplified Chinese (LANGUAGE_CODE zh-hans), but the suite
+    asserts the English source strings: each test runs with LANGUAGE_CODE en and English
+    active. Tests of the language choice (tests/test_i18n.py) set LANGUAGE_CODE back to
+    zh-hans or send Accept-Language.
+    """
+    settings.LANGUAGE_CODE = "en"
+    translation.activate("en")
+    yield
+    translation.deactivate()
 
 
 def _uses_db(request) -> tuple[bool, bool]:

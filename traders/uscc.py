@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 VALUES = {ch: i for i, ch in enumerate(ALPHABET)}
 WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -107,23 +109,30 @@ def parse(raw: str, *, allow_bad_check: bool = False) -> USCC:
     """
     code = normalise(raw)
     if len(code) != LENGTH:
-        raise USCCError("length", f"must be {LENGTH} characters, got {len(code)}")
+        raise USCCError(
+            "length", _("must be %(length)d characters, got %(n)d") % {"length": LENGTH, "n": len(code)}
+        )
     for position, ch in enumerate(code, start=1):
         if ch not in VALUES:
             raise USCCError(
                 "character",
-                f"character {ch!r} at position {position} is not allowed "
-                f"(digits and letters except I, O, Z, S, V)",
+                _(
+                    "character %(ch)r at position %(position)d is not allowed "
+                    "(digits and letters except I, O, Z, S, V)"
+                )
+                % {"ch": ch, "position": position},
             )
     if code[0] not in AUTHORITIES:
-        raise USCCError("authority", f"registration authority {code[0]!r} at position 1 is unknown")
+        raise USCCError(
+            "authority", _("registration authority %(ch)r at position 1 is unknown") % {"ch": code[0]}
+        )
     expected = check_character(code[:17])
     if code[17] != expected:
         if allow_bad_check:
             return USCC(code=code, check_ok=False)
         raise USCCError(
             "check",
-            f"check character expected {expected!r}, got {code[17]!r}",
+            _("check character expected %(expected)r, got %(got)r") % {"expected": expected, "got": code[17]},
             expected=expected,
         )
     return USCC(code=code, check_ok=True)

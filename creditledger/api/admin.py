@@ -33,6 +33,8 @@ class ApiKeyCreateForm(forms.ModelForm):
     class Meta:
         model = ApiKey
         fields = ("name", "platform", "scopes", "expiry_date")
+        # The library's fields have no translatable verbose names of their own.
+        labels = {"name": _("name"), "expiry_date": _("Expires")}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -43,22 +45,38 @@ class ApiKeyCreateForm(forms.ModelForm):
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyCreateForm
-    list_display = ("prefix", "name", "platform", "scope_list", "created", "last_used_at", "revoked_at")
+    list_display = (
+        "prefix",
+        "key_name",
+        "platform",
+        "scope_list",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     list_filter = ("platform", ("revoked_at", admin.EmptyFieldListFilter))
     list_select_related = ("platform",)
     search_fields = ("prefix", "name", "platform__code", "platform__name")
     actions = ["revoke"]
     view_fields = (
         "prefix",
-        "name",
+        "key_name",
         "platform",
         "scope_list",
-        "created",
+        "created_at",
         "created_by",
         "expiry_date",
         "last_used_at",
         "revoked_at",
     )
+
+    @admin.display(description=_("name"), ordering="name")
+    def key_name(self, obj: ApiKey) -> str:
+        return obj.name
+
+    @admin.display(description=_("created at"), ordering="created")
+    def created_at(self, obj: ApiKey):
+        return obj.created  # the library's field, whose name has no translation
 
     @admin.display(description=_("scopes"))
     def scope_list(self, obj: ApiKey) -> str:

@@ -249,4 +249,4 @@ class WebhookDeliveryAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
     @admin.display(description=_("payload"))
     def payload_display(self, obj: WebhookDelivery) -> str:
         text = json.dumps(obj.payload, ensure_ascii=False, indent=2, sort_keys=True)
-        return format_html('<pre class="wrapped">{}</pre>', text)
+        return format_html('<pre class="wrapped" translate="no">{}</pre>', text)

@@ -38,16 +38,18 @@ class WebhookDelivery(models.Model):
         DELIVERED = "delivered", _("delivered")
         FAILED = "failed", _("failed")
 
-    endpoint = models.ForeignKey(WebhookEndpoint, models.PROTECT, related_name="deliveries")
-    msg_id = models.CharField(max_length=64, unique=True)
-    event = models.CharField(max_length=40)
-    ledger_seq = models.BigIntegerField()
-    payload = models.JSONField()
-    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, models.PROTECT, related_name="deliveries", verbose_name=_("webhook endpoint")
+    )
+    msg_id = models.CharField("webhook-id", max_length=64, unique=True)
+    event = models.CharField(_("event"), max_length=40)
+    ledger_seq = models.BigIntegerField(_("ledger sequence number"))
+    payload = models.JSONField(_("payload"))
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -65,14 +67,18 @@ class WebhookDelivery(models.Model):
 
 
 class WebhookAttempt(models.Model):
-    delivery = models.ForeignKey(WebhookDelivery, models.CASCADE, related_name="attempt_log")
-    at = models.DateTimeField()
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    latency_ms = models.PositiveIntegerField(null=True, blank=True)
-    error = models.CharField(max_length=500, blank=True)
+    delivery = models.ForeignKey(
+        WebhookDelivery, models.CASCADE, related_name="attempt_log", verbose_name=_("webhook delivery")
+    )
+    at = models.DateTimeField(_("at"))
+    status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
 
     class Meta:
         ordering = ["at", "id"]
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
 
     def __str__(self) -> str:
         return f"{self.delivery_id} {self.status_code or self.error}"

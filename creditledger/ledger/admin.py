@@ -347,7 +347,7 @@ class LedgerEntryAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
 
     @admin.display(description=_("hashed body (canonical JSON)"))
     def body_display(self, obj: LedgerEntry) -> str:
-        return format_html('<pre class="wrapped">{}</pre>', obj.body_pretty)
+        return format_html('<pre class="wrapped" translate="no">{}</pre>', obj.body_pretty)
 
 
 @admin.register(Checkpoint)
@@ -362,7 +362,7 @@ class CheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("signed note"))
     def note_display(self, obj: Checkpoint) -> str:
-        return format_html('<pre class="wrapped">{}</pre>', obj.note)
+        return format_html('<pre class="wrapped" translate="no">{}</pre>', obj.note)
 
 
 def ledger_changelist_url(**params: str) -> str:

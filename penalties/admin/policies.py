@@ -160,7 +160,7 @@ class PolicyAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("rules"))
     def rules_display(self, obj: Policy) -> str:
-        return format_html('<pre class="policy-rules">{}</pre>', pretty_json(obj.rules))
+        return format_html('<pre class="policy-rules" translate="no">{}</pre>', pretty_json(obj.rules))
 
     @admin.display(description=_("ledger"))
     def ledger_link(self, obj: Policy) -> str:

@@ -21,6 +21,7 @@ from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
@@ -111,7 +112,7 @@ class ReviewQueueAdmin(ViolationAdmin):
     def recorded_age(self, obj: Violation) -> str:
         return format_html(
             '<span title="{}">{}</span>',
-            timezone.localtime(obj.recorded_at).strftime("%Y-%m-%d %H:%M"),
+            date_format(timezone.localtime(obj.recorded_at), "SHORT_DATETIME_FORMAT"),
             timesince(obj.recorded_at, depth=1),
         )
 

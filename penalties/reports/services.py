@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from creditledger.exceptions import ApplicationError, require_perm
@@ -85,10 +85,19 @@ def export_to_file(
 # --- jobs ---------------------------------------------------------------------------------
 
 
-def export_request(*, actor: Actor, report: str, file_format: str, filters: Mapping[str, object]) -> Export:
+def export_request(
+    *,
+    actor: Actor,
+    report: str,
+    file_format: str,
+    filters: Mapping[str, object],
+    language: str | None = None,
+) -> Export:
     """Record the request and queue the job once it commits. Filters are validated now, so
     a bad request fails here with the filter named, never in the worker. The export covers
-    the requester's jurisdiction, recorded with it so the job exports that and no more."""
+    the requester's jurisdiction, recorded with it so the job exports that and no more. The
+    file is written in `language` (default: the active one), so a Chinese auditor's register
+    has Chinese headers and labels; codes, USCCs and ISO dates are the same in every language."""
     require_perm(actor, "penalties.export_report", _("You may not export reports."))
     scope = actor_scope(actor)
     exporter = reports.build(report, file_format, dict(filters), scope=scope)
@@ -100,10 +109,22 @@ def export_request(*, actor: Actor, report: str, file_format: str, filters: Mapp
             filters=exporter.filters_json(),
             scope=scope.as_json(),
             rows_total=None,
+            language=export_language(language),
         )
         export_id = export.pk
         transaction.on_commit(lambda: enqueue_export(export_id))
     return export
+
+
+def export_language(language: str | None) -> str:
+    """One of LANGUAGES: the one asked for, else the active language, else the site's."""
+    for candidate in (language, translation.get_language()):
+        if candidate:
+            try:
+                return translation.get_supported_language_variant(candidate)
+            except LookupError:
+                continue
+    return settings.LANGUAGE_CODE
 
 
 def enqueue_export(export_id: int) -> None:
@@ -144,7 +165,8 @@ def export_run(*, export_id: int) -> Export | None:
         return None
     export = Export.objects.select_related("requested_by").get(pk=export_id)
     try:
-        _run(export)
+        with translation.override(export.language or settings.LANGUAGE_CODE):
+            _run(export)
     except TRANSIENT_ERRORS:
         Export.objects.filter(pk=export_id, state=State.RUNNING).update(state=State.REQUESTED)
         raise

@@ -78,6 +78,7 @@ def request_export(request: HttpRequest, name: str) -> HttpResponse:
                 report=name,
                 file_format=form.cleaned_data["format"],
                 filters=form.filters(),
+                language=request.LANGUAGE_CODE,
             )
         except FilterError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)

@@ -20,6 +20,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from creditledger.exceptions import ApplicationError, PermissionDenied, require_perm
 from creditledger.ledger.actors import Actor
@@ -36,7 +38,7 @@ State = Restriction.State
 
 def _staff(actor: Actor, perm: str, message: str) -> None:
     if actor.kind != "user":
-        raise PermissionDenied("Only a member of staff enters or decides a trader's remedies.")
+        raise PermissionDenied(_("Only a member of staff enters or decides a trader's remedies."))
     require_perm(actor, perm, message)
 
 
@@ -50,7 +52,10 @@ def _required(text: str, field: str, message: str) -> str:
 def _decision(decision: str, allowed: tuple[str, ...]) -> str:
     if decision not in allowed:
         raise ApplicationError(
-            f"Decide one of {', '.join(allowed)}.", field="decision", code="invalid_choice", value=decision
+            _("Decide one of %(choices)s.") % {"choices": ", ".join(allowed)},
+            field="decision",
+            code="invalid_choice",
+            value=decision,
         )
     return decision
 
@@ -68,7 +73,7 @@ def _create_once(model: type[Model], duplicate: str, **fields: Any) -> Any:
 def _still_pending(row: Objection | Appeal | RepairApplication) -> None:
     if row.status != "pending":
         raise ApplicationError(
-            f"This was already decided ({row.get_status_display()}).",
+            _("This was already decided (%(status)s).") % {"status": row.get_status_display()},
             field="status",
             code="already_decided",
             value=row.status,
@@ -100,26 +105,27 @@ def objection_record(
 ) -> Objection:
     """The trader objects to a proposed measure; only before its objection deadline, and
     one open objection per measure."""
-    _staff(actor, "penalties.add_objection", "You may not record objections.")
-    grounds = _required(grounds, "grounds", "State the trader's grounds for objecting.")
+    _staff(actor, "penalties.add_objection", _("You may not record objections."))
+    grounds = _required(grounds, "grounds", _("State the trader's grounds for objecting."))
     now = now or timezone.now()
     r = Restriction.objects.select_for_update().select_related("trader").get(pk=restriction.pk)
     require_jurisdiction(actor, r.trader.region, field="restriction")
     if r.state != State.PROPOSED:
         raise ApplicationError(
-            f"Objections are taken only against a proposed measure; this one is {r.state}.",
+            _("Objections are taken only against a proposed measure; this one is %(state)s.")
+            % {"state": r.get_state_display()},
             field="restriction",
             code="not_proposed",
             value=r.state,
         )
     if r.objection_deadline is None or now >= r.objection_deadline:
         raise ApplicationError(
-            "The objection period of this measure has ended.",
+            _("The objection period of this measure has ended."),
             field="restriction",
             code="objection_period_over",
             value=r.objection_deadline,
         )
-    duplicate = "An objection to this measure is already awaiting a decision."
+    duplicate = _("An objection to this measure is already awaiting a decision.")
     if r.objections.filter(status=Objection.Status.PENDING).exists():
         raise ApplicationError(duplicate, field="restriction", code="duplicate")
     objection = _create_once(
@@ -149,9 +155,9 @@ def objection_decide(
 ) -> Objection:
     """`maintained`: the measure stands and takes effect at its deadline. `withdrawn`: the
     measure is withdrawn in the same transaction, and its grounds do not propose it again."""
-    _staff(actor, "penalties.decide_objection", "You may not decide on objections.")
+    _staff(actor, "penalties.decide_objection", _("You may not decide on objections."))
     decision = _decision(decision, (Objection.Status.MAINTAINED, Objection.Status.WITHDRAWN))
-    note = _required(note, "note", "State the reasons for the decision.")
+    note = _required(note, "note", _("State the reasons for the decision."))
     now = now or timezone.now()
     restriction_id, trader_id = Objection.objects.values_list("restriction_id", "restriction__trader_id").get(
         pk=objection.pk
@@ -166,7 +172,7 @@ def objection_decide(
         r = restriction_withdraw(actor=actor, restriction=r, note=note, now=now)
     elif decision == Objection.Status.MAINTAINED and r.state not in UNLIFTED_STATES:
         raise ApplicationError(
-            f"The measure is {r.state}: there is nothing to maintain.",
+            _("The measure is %(state)s: there is nothing to maintain.") % {"state": r.get_state_display()},
             field="decision",
             code="measure_ended",
             value=r.state,
@@ -199,29 +205,33 @@ def appeal_file(
 ) -> Appeal:
     """An appeal against a confirmed violation, within the policy's appeal window after
     its confirmation. The supervisor's deadline is set from the policy too."""
-    _staff(actor, "penalties.add_appeal", "You may not enter appeals.")
-    grounds = _required(grounds, "grounds", "State the trader's grounds of appeal.")
+    _staff(actor, "penalties.add_appeal", _("You may not enter appeals."))
+    grounds = _required(grounds, "grounds", _("State the trader's grounds of appeal."))
     now = now or timezone.now()
     v = Violation.objects.select_for_update(of=("self",)).select_related("trader").get(pk=violation.pk)
     require_jurisdiction(actor, v.trader.region, field="violation")
     if v.status != Violation.Status.CONFIRMED:
         raise ApplicationError(
-            f"Only a confirmed violation can be appealed; this one is {v.status}.",
+            _("Only a confirmed violation can be appealed; this one is %(status)s.")
+            % {"status": v.get_status_display()},
             field="violation",
             code="not_confirmed",
             value=v.status,
         )
-    _, rules = active_policy()
+    rules = active_policy()[1]
     closes = v.decided_at + dt.timedelta(days=rules.appeal_window_days)
     if now > closes:
         raise ApplicationError(
-            f"The appeal period ended on {timezone.localdate(closes).isoformat()} "
-            f"({rules.appeal_window_days} days after the confirmation).",
+            _("The appeal period ended on %(date)s (%(days)d days after the confirmation).")
+            % {
+                "date": date_format(timezone.localdate(closes), "SHORT_DATE_FORMAT"),
+                "days": rules.appeal_window_days,
+            },
             field="violation",
             code="appeal_period_over",
             value=closes,
         )
-    duplicate = "An appeal against this violation is already awaiting a decision."
+    duplicate = _("An appeal against this violation is already awaiting a decision.")
     if v.appeals.filter(status=Appeal.Status.PENDING).exists():
         raise ApplicationError(duplicate, field="violation", code="duplicate")
     deadline = now + dt.timedelta(days=rules.appeal_decision_days)
@@ -251,9 +261,9 @@ def appeal_decide(
 ) -> Appeal:
     """`granted` overturns the violation (and the reassessment follows); `refused` leaves it.
     Four eyes: the supervisor who confirmed the violation does not decide its appeal."""
-    _staff(actor, "penalties.decide_appeal", "You may not decide on appeals.")
+    _staff(actor, "penalties.decide_appeal", _("You may not decide on appeals."))
     decision = _decision(decision, (Appeal.Status.GRANTED, Appeal.Status.REFUSED))
-    note = _required(note, "note", "State the reasons for the decision.")
+    note = _required(note, "note", _("State the reasons for the decision."))
     now = now or timezone.now()
     violation_id = Appeal.objects.values_list("violation_id", flat=True).get(pk=appeal.pk)
     v = Violation.objects.select_for_update(of=("self",)).select_related("trader").get(pk=violation_id)
@@ -262,7 +272,7 @@ def appeal_decide(
     _still_pending(locked)
     if v.decided_by_id == actor.user.pk:
         raise PermissionDenied(
-            "Four eyes: an appeal is decided by someone other than who confirmed the violation.",
+            _("Four eyes: an appeal is decided by someone other than who confirmed the violation."),
             code="four_eyes",
         )
     if decision == Appeal.Status.GRANTED:
@@ -294,19 +304,20 @@ def repair_apply(
     *, actor: Actor, restriction: Restriction, grounds: str, now: dt.datetime | None = None
 ) -> RepairApplication:
     """The trader applies to lift an active measure early; one pending application each."""
-    _staff(actor, "penalties.add_repairapplication", "You may not enter credit repair applications.")
-    grounds = _required(grounds, "grounds", "Describe the rectification the trader has done.")
+    _staff(actor, "penalties.add_repairapplication", _("You may not enter credit repair applications."))
+    grounds = _required(grounds, "grounds", _("Describe the rectification the trader has done."))
     now = now or timezone.now()
     r = Restriction.objects.select_for_update().select_related("trader").get(pk=restriction.pk)
     require_jurisdiction(actor, r.trader.region, field="restriction")
     if r.state != State.ACTIVE:
         raise ApplicationError(
-            f"Credit repair applies to a measure in force; this one is {r.state}.",
+            _("Credit repair applies to a measure in force; this one is %(state)s.")
+            % {"state": r.get_state_display()},
             field="restriction",
             code="not_active",
             value=r.state,
         )
-    duplicate = "A repair application for this measure is already awaiting a decision."
+    duplicate = _("A repair application for this measure is already awaiting a decision.")
     if r.repair_applications.filter(status=RepairApplication.Status.PENDING).exists():
         raise ApplicationError(duplicate, field="restriction", code="duplicate")
     application = _create_once(
@@ -340,9 +351,9 @@ def repair_decide(
 ) -> RepairApplication:
     """`approved` lifts the measure with reason `repaired` in the same transaction;
     restriction_lift refuses a blacklisting before the policy's minimum period."""
-    _staff(actor, "penalties.decide_repair", "You may not decide on credit repair.")
+    _staff(actor, "penalties.decide_repair", _("You may not decide on credit repair."))
     decision = _decision(decision, (RepairApplication.Status.APPROVED, RepairApplication.Status.REJECTED))
-    note = _required(note, "note", "State the reasons for the decision.")
+    note = _required(note, "note", _("State the reasons for the decision."))
     now = now or timezone.now()
     restriction_id, trader_id = RepairApplication.objects.values_list(
         "restriction_id", "restriction__trader_id"

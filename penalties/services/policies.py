@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from creditledger.exceptions import ApplicationError, require_perm
 from creditledger.ledger.actors import Actor
@@ -25,10 +26,10 @@ def _validated(rules: dict) -> dict:
 @transaction.atomic
 def policy_create(*, actor: Actor, name: str, rules: dict) -> Policy:
     """A new draft version (not active). Changing a policy means a new version."""
-    require_perm(actor, "penalties.add_policy", "You may not draft policies.")
+    require_perm(actor, "penalties.add_policy", _("You may not draft policies."))
     name = (name or "").strip()
     if not name:
-        raise ApplicationError("This field is required.", field="name", code="required")
+        raise ApplicationError(_("This field is required."), field="name", code="required")
     version = (Policy.objects.select_for_update().aggregate(v=Max("version"))["v"] or 0) + 1
     return Policy.objects.create(
         version=version,
@@ -42,11 +43,11 @@ def policy_create(*, actor: Actor, name: str, rules: dict) -> Policy:
 def policy_activate(*, actor: Actor, policy: Policy) -> Policy:
     """Make `policy` the one active version; it is frozen from now on. Every trader is
     then due for reassessment under it (the nightly job, or the sweeper via the flag)."""
-    require_perm(actor, "penalties.activate_policy", "You may not activate policies.")
+    require_perm(actor, "penalties.activate_policy", _("You may not activate policies."))
     policy = Policy.objects.select_for_update().get(pk=policy.pk)
     if policy.is_frozen:
         raise ApplicationError(
-            "This version was activated before; make a new version.",
+            _("This version was activated before; make a new version."),
             field="policy",
             code="frozen",
             value=policy.version,

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from creditledger.exceptions import ApplicationError, require_perm
 from creditledger.ledger.actors import Actor
@@ -366,21 +368,21 @@ def restriction_impose(
 ) -> Restriction:
     """A supervisor's measure, with the policy's notice period. Reassessment never lifts it
     before its end."""
-    require_perm(actor, "penalties.impose_restriction", "You may not impose measures.")
+    require_perm(actor, "penalties.impose_restriction", _("You may not impose measures."))
     now = now or timezone.now()
     reason = (reason or "").strip()
     if not reason:
-        raise ApplicationError("State the reasons for the measure.", field="reason", code="required")
+        raise ApplicationError(_("State the reasons for the measure."), field="reason", code="required")
     if measure not in MEASURES:
         raise ApplicationError(
-            f"Unknown measure; use one of {', '.join(MEASURES)}.",
+            _("Unknown measure; use one of %(choices)s.") % {"choices": ", ".join(MEASURES)},
             field="measure",
             code="invalid_choice",
             value=measure,
         )
     if duration_days is not None and (not isinstance(duration_days, int) or duration_days < 1):
         raise ApplicationError(
-            "The duration is a whole number of days, at least 1.",
+            _("The duration is a whole number of days, at least 1."),
             field="duration_days",
             code="invalid",
             value=duration_days,
@@ -389,7 +391,7 @@ def restriction_impose(
     require_jurisdiction(actor, trader.region, field="trader")
     if trader.restrictions.filter(measure=measure, state__in=UNLIFTED_STATES).exists():
         raise ApplicationError(
-            "The trader already holds this measure.", field="measure", code="duplicate", value=measure
+            _("The trader already holds this measure."), field="measure", code="duplicate", value=measure
         )
     policy, rules = active_policy()
     r = _new_restriction(
@@ -427,27 +429,33 @@ def restriction_lift(
     now: dt.datetime | None = None,
 ) -> Restriction:
     """Lift a proposed or active measure by hand, with the reason."""
-    require_perm(actor, "penalties.lift_restriction", "You may not lift measures.")
+    require_perm(actor, "penalties.lift_restriction", _("You may not lift measures."))
     now = now or timezone.now()
     note = (note or "").strip()
     if not note:
-        raise ApplicationError("Say why the measure is lifted.", field="note", code="required")
+        raise ApplicationError(_("Say why the measure is lifted."), field="note", code="required")
     if reason not in Reason.values:
-        raise ApplicationError("Unknown reason.", field="reason", code="invalid_choice", value=reason)
+        raise ApplicationError(_("Unknown reason."), field="reason", code="invalid_choice", value=reason)
     trader = Trader.objects.select_for_update().get(pk=restriction.trader_id)
     require_jurisdiction(actor, trader.region)
     r = Restriction.objects.select_for_update().get(pk=restriction.pk)
     if r.state not in UNLIFTED_STATES:
         raise ApplicationError(
-            f"A {r.state} measure cannot be lifted.", field="state", code="invalid_transition", value=r.state
+            _("A %(state)s measure cannot be lifted.") % {"state": r.get_state_display()},
+            field="state",
+            code="invalid_transition",
+            value=r.state,
         )
     if reason == Reason.REPAIRED and r.measure == Restriction.Measure.BLACKLISTED:
-        _, rules = active_policy()
+        rules = active_policy()[1]
         earliest = (r.starts_at or r.noticed_at) + dt.timedelta(days=rules.blacklist_min_days)
         if now < earliest:
             raise ApplicationError(
-                f"A blacklisting can be repaired from {timezone.localdate(earliest).isoformat()} on "
-                f"({rules.blacklist_min_days} days after it took effect).",
+                _("A blacklisting can be repaired from %(date)s on (%(days)d days after it took effect).")
+                % {
+                    "date": date_format(timezone.localdate(earliest), "SHORT_DATE_FORMAT"),
+                    "days": rules.blacklist_min_days,
+                },
                 field="reason",
                 code="too_early_for_repair",
                 value=reason,
@@ -463,17 +471,18 @@ def restriction_withdraw(
 ) -> Restriction:
     """Withdraw a proposed measure after an upheld objection. Its trigger is spent: the
     same grounds do not propose it again."""
-    require_perm(actor, "penalties.withdraw_restriction", "You may not withdraw measures.")
+    require_perm(actor, "penalties.withdraw_restriction", _("You may not withdraw measures."))
     now = now or timezone.now()
     note = (note or "").strip()
     if not note:
-        raise ApplicationError("Say why the measure is withdrawn.", field="note", code="required")
+        raise ApplicationError(_("Say why the measure is withdrawn."), field="note", code="required")
     trader = Trader.objects.select_for_update().get(pk=restriction.trader_id)
     require_jurisdiction(actor, trader.region)
     r = Restriction.objects.select_for_update().get(pk=restriction.pk)
     if r.state != State.PROPOSED:
         raise ApplicationError(
-            f"Only a proposed measure can be withdrawn; this one is {r.state}.",
+            _("Only a proposed measure can be withdrawn; this one is %(state)s.")
+            % {"state": r.get_state_display()},
             field="state",
             code="invalid_transition",
             value=r.state,
@@ -513,7 +522,7 @@ def traders_rescore(*, rows: list[Rescore], now: dt.datetime, actor: Actor = REA
         .filter(pk__in=expected, needs_reassessment=False)
         .only("pk", "uscc", "score", "grade", "status", "version")
     )
-    policy, _ = active_policy()
+    policy = active_policy()[0]
     today = timezone.localdate(now)
     traders, history, entries = [], [], []
     for trader in locked:

@@ -14,6 +14,8 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from creditledger.exceptions import ApplicationError, PermissionDenied, require_perm
 from creditledger.ledger.actors import Actor
@@ -51,11 +53,11 @@ def _clean_goods_value(value) -> Decimal | None:
         amount = Decimal(str(value))
     except InvalidOperation as exc:
         raise ApplicationError(
-            "Enter an amount in CNY.", field="goods_value", code="invalid", value=str(value)
+            _("Enter an amount in CNY."), field="goods_value", code="invalid", value=str(value)
         ) from exc
     if not amount.is_finite() or amount < 0 or amount >= Decimal("1e12"):
         raise ApplicationError(
-            "The goods value must be between 0 and 999,999,999,999.99 CNY.",
+            _("The goods value must be between 0 and 999,999,999,999.99 CNY."),
             field="goods_value",
             code="out_of_range",
             value=str(value),
@@ -103,49 +105,52 @@ def violation_record(
 ) -> Violation:
     """Record a violation as pending review. Only a confirmed violation counts for the score."""
     if actor.kind == "user":
-        require_perm(actor, "penalties.add_violation", "You may not record violations.")
+        require_perm(actor, "penalties.add_violation", _("You may not record violations."))
     require_jurisdiction(actor, trader.region, field="trader")
     if actor.kind == "apikey":
         # A platform reports only as itself and only into the review queue.
         source = Violation.Source.PLATFORM_REPORT
         reporting_platform = actor.platform
     if not isinstance(occurred_on, dt.date) or isinstance(occurred_on, dt.datetime):
-        raise ApplicationError("Enter a date.", field="occurred_on", code="invalid", value=str(occurred_on))
+        raise ApplicationError(
+            _("Enter a date."), field="occurred_on", code="invalid", value=str(occurred_on)
+        )
     today = timezone.localdate()
     if occurred_on > today:
         raise ApplicationError(
-            f"The date cannot be in the future (today is {today.isoformat()}).",
+            _("The date cannot be in the future (today is %(today)s).")
+            % {"today": date_format(today, "SHORT_DATE_FORMAT")},
             field="occurred_on",
             code="future_date",
             value=occurred_on.isoformat(),
         )
     if not type.is_active:
         raise ApplicationError(
-            "This violation type is no longer in use.", field="type", code="inactive_type", value=type.code
+            _("This violation type is no longer in use."), field="type", code="inactive_type", value=type.code
         )
     if source not in Violation.Source.values:
         raise ApplicationError(
-            f"Unknown source; use one of {', '.join(Violation.Source.values)}.",
+            _("Unknown source; use one of %(choices)s.") % {"choices": ", ".join(Violation.Source.values)},
             field="source",
             code="invalid_choice",
             value=source,
         )
     if source == Violation.Source.PLATFORM_REPORT and reporting_platform is None:
         raise ApplicationError(
-            "A platform report names the reporting platform.", field="reporting_platform", code="required"
+            _("A platform report names the reporting platform."), field="reporting_platform", code="required"
         )
     if source != Violation.Source.PLATFORM_REPORT:
         reporting_platform = None
     if shop is not None and shop.trader_id != trader.pk:
         raise ApplicationError(
-            "This shop is not operated by this trader.",
+            _("This shop is not operated by this trader."),
             field="shop",
             code="shop_mismatch",
             value=shop.platform_shop_id,
         )
     description = (description or "").strip()
     if not description:
-        raise ApplicationError("Describe what happened.", field="description", code="required")
+        raise ApplicationError(_("Describe what happened."), field="description", code="required")
     violation = Violation.objects.create(
         trader=trader,
         shop=shop,
@@ -170,7 +175,7 @@ def violation_record(
 
 def _lock_for_decision(actor: Actor, violation: Violation, target: str) -> Violation:
     if actor.kind != "user":
-        raise PermissionDenied("Only a member of staff decides on a violation.")
+        raise PermissionDenied(_("Only a member of staff decides on a violation."))
     locked = (
         Violation.objects.select_for_update(of=("self",))
         .select_related("type", "trader", "shop__platform", "reporting_platform")
@@ -179,17 +184,23 @@ def _lock_for_decision(actor: Actor, violation: Violation, target: str) -> Viola
     require_jurisdiction(actor, locked.trader.region)
     if target not in Violation.TRANSITIONS[locked.status]:
         raise ApplicationError(
-            f"A {locked.status} violation cannot become {target}.",
+            _("A %(status)s violation cannot become %(target)s.")
+            % {"status": locked.get_status_display(), "target": Violation.Status(target).label},
             field="status",
             code="invalid_transition",
             value=locked.status,
         )
     heavy = locked.type.severity in HEAVY_SEVERITIES
     perm = "penalties.confirm_heavy_violation" if heavy else "penalties.confirm_violation"
-    require_perm(actor, perm, f"You may not decide on a {locked.type.severity} violation.")
+    require_perm(
+        actor,
+        perm,
+        _("You may not decide on a %(severity)s violation.")
+        % {"severity": locked.type.get_severity_display()},
+    )
     if heavy and locked.recorded_by_id == actor.user.pk:
         raise PermissionDenied(
-            "Four eyes: a serious or grave violation is decided by someone other than who recorded it.",
+            _("Four eyes: a serious or grave violation is decided by someone other than who recorded it."),
             code="four_eyes",
         )
     return locked
@@ -242,7 +253,7 @@ def violation_reject(*, actor: Actor, violation: Violation, note: str) -> Violat
     """pending → rejected, with the reason."""
     note = (note or "").strip()
     if not note:
-        raise ApplicationError("Say why the violation is rejected.", field="note", code="required")
+        raise ApplicationError(_("Say why the violation is rejected."), field="note", code="required")
     return _decide(
         actor=actor,
         violation=violation,
@@ -262,11 +273,11 @@ def violation_overturn(
     The confirmation (decided_by/at) stays on the row; the overturning is in the ledger
     and on the appeal."""
     if actor.kind != "user":
-        raise PermissionDenied("Only a member of staff overturns a violation.")
-    require_perm(actor, "penalties.decide_appeal", "You may not overturn violations.")
+        raise PermissionDenied(_("Only a member of staff overturns a violation."))
+    require_perm(actor, "penalties.decide_appeal", _("You may not overturn violations."))
     note = (note or "").strip()
     if not note:
-        raise ApplicationError("Say why the violation is overturned.", field="note", code="required")
+        raise ApplicationError(_("Say why the violation is overturned."), field="note", code="required")
     locked = (
         Violation.objects.select_for_update(of=("self",))
         .select_related("type", "trader")
@@ -275,7 +286,7 @@ def violation_overturn(
     require_jurisdiction(actor, locked.trader.region)
     if Violation.Status.OVERTURNED not in Violation.TRANSITIONS[locked.status]:
         raise ApplicationError(
-            f"A {locked.status} violation cannot be overturned.",
+            _("A %(status)s violation cannot be overturned.") % {"status": locked.get_status_display()},
             field="status",
             code="invalid_transition",
             value=locked.status,
@@ -309,8 +320,8 @@ def _content_type(upload, content_type: str | None, name: str) -> str:
         declared = (mimetypes.guess_type(name)[0] or "application/octet-stream").lower()
     if declared not in settings.EVIDENCE_CONTENT_TYPES:
         raise ApplicationError(
-            f"Files of type {declared} are not accepted as evidence "
-            f"(accepted: {', '.join(settings.EVIDENCE_CONTENT_TYPES)}).",
+            _("Files of type %(type)s are not accepted as evidence (accepted: %(accepted)s).")
+            % {"type": declared, "accepted": ", ".join(settings.EVIDENCE_CONTENT_TYPES)},
             field="file",
             code="content_type",
             value=declared,
@@ -329,7 +340,7 @@ def _stream_to_temp(upload: IO[bytes], limit: int) -> tuple[tempfile.SpooledTemp
         if size > limit:
             tmp.close()
             raise ApplicationError(
-                f"The file is larger than the limit of {limit} bytes.",
+                _("The file is larger than the limit of %(n)d bytes.") % {"n": limit},
                 field="file",
                 code="too_large",
                 value=size,
@@ -338,7 +349,7 @@ def _stream_to_temp(upload: IO[bytes], limit: int) -> tuple[tempfile.SpooledTemp
         tmp.write(chunk)
     if size == 0:
         tmp.close()
-        raise ApplicationError("The file is empty.", field="file", code="empty")
+        raise ApplicationError(_("The file is empty."), field="file", code="empty")
     tmp.seek(0)
     return tmp, digest.hexdigest(), size
 
@@ -354,13 +365,14 @@ def evidence_attach(
 ) -> Evidence:
     """Stream a file into storage, content-addressed by its SHA-256. Evidence never changes."""
     if actor.kind == "user":
-        require_perm(actor, "penalties.add_evidence", "You may not attach evidence.")
+        require_perm(actor, "penalties.add_evidence", _("You may not attach evidence."))
         require_jurisdiction(actor, violation.trader.region, field="violation")
     if actor.kind == "apikey" and violation.reporting_platform_id != getattr(actor.platform, "pk", None):
-        raise PermissionDenied("A platform attaches evidence only to its own reports.")
+        raise PermissionDenied(_("A platform attaches evidence only to its own reports."))
     if violation.status in (Violation.Status.REJECTED, Violation.Status.OVERTURNED):
         raise ApplicationError(
-            f"Evidence cannot be added to a {violation.status} violation.",
+            _("Evidence cannot be added to a %(status)s violation.")
+            % {"status": violation.get_status_display()},
             field="violation",
             code="closed",
             value=violation.status,
@@ -371,7 +383,7 @@ def evidence_attach(
     with tmp:
         if Evidence.objects.filter(violation=violation, sha256=sha256).exists():
             raise ApplicationError(
-                "This file is already attached to this violation.",
+                _("This file is already attached to this violation."),
                 field="file",
                 code="duplicate",
                 value=sha256,
@@ -413,7 +425,10 @@ def evidence_attach(
         if created_file:
             default_storage.delete(stored_name)
         raise ApplicationError(
-            "This file is already attached to this violation.", field="file", code="duplicate", value=sha256
+            _("This file is already attached to this violation."),
+            field="file",
+            code="duplicate",
+            value=sha256,
         ) from exc
     except Exception:
         if created_file:

@@ -17,6 +17,7 @@ from typing import Any
 from django import template
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
@@ -191,7 +192,7 @@ def weekly_chart(data: dashboard.WeeklyCategories) -> SafeString:
                     height,
                     colours.get(value, "#888"),
                     _("Week of %(week)s, %(category)s: %(count)d")
-                    % {"week": week.isoformat(), "category": label, "count": n},
+                    % {"week": date_format(week, "SHORT_DATE_FORMAT"), "category": label, "count": n},
                 )
             )
         groups.append(
@@ -247,7 +248,7 @@ def weekly_chart(data: dashboard.WeeklyCategories) -> SafeString:
     )
     first, last = data.weeks[0], data.weeks[-1]
     desc = "; ".join(
-        _("week of %(week)s: %(count)d") % {"week": week.isoformat(), "count": total}
+        _("week of %(week)s: %(count)d") % {"week": date_format(week, "SHORT_DATE_FORMAT"), "count": total}
         for week, total in zip(data.weeks, totals, strict=True)
     )
     return _svg(
@@ -255,7 +256,10 @@ def weekly_chart(data: dashboard.WeeklyCategories) -> SafeString:
         WEEK_W,
         WEEK_H,
         _("Confirmed and pending violations per category, by week recorded, %(first)s to %(last)s")
-        % {"first": first.isoformat(), "last": (last + dt.timedelta(days=6)).isoformat()},
+        % {
+            "first": date_format(first, "SHORT_DATE_FORMAT"),
+            "last": date_format(last + dt.timedelta(days=6), "SHORT_DATE_FORMAT"),
+        },
         desc,
         body,
         weeks=len(data.weeks),

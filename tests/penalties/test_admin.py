@@ -280,7 +280,7 @@ def test_a_decided_violation_is_read_only(client, officer):
     page = client.get(_change_url(violation))
     assert page.status_code == 200
     assert not any("upload" in i.formset.form.base_fields for i in page.context["inline_admin_formsets"])
-    assert 'type="submit" value="保存"' not in page.content.decode()
+    assert 'type="submit" value="Save"' not in page.content.decode()
     assert client.post(_change_url(violation), {}).status_code == 403
 
 
@@ -288,7 +288,7 @@ def test_recorded_facts_are_read_only_on_a_pending_violation(client, officer):
     violation = factories.ViolationFactory()
     client.force_login(officer)
     page = client.get(_change_url(violation))
-    assert 'type="submit" value="保存"' in page.content.decode()  # saving attaches evidence
+    assert 'type="submit" value="Save"' in page.content.decode()  # saving attaches evidence
     assert 'name="description"' not in page.content.decode()
     data = _inline_management(page) | {"description": "改过的描述", "occurred_on": "2020-01-01"}
     assert client.post(_change_url(violation), data).status_code == 302

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from creditledger.exceptions import ApplicationError, PermissionDenied, require_perm
 from creditledger.ledger.actors import Actor
@@ -17,10 +18,12 @@ OVERRIDE_PERM = "traders.override_uscc_check"
 def required_text(value: str, *, field: str, max_length: int) -> str:
     value = (value or "").strip()
     if not value:
-        raise ApplicationError("This field is required.", field=field, code="required")
+        raise ApplicationError(_("This field is required."), field=field, code="required")
     if len(value) > max_length:
         raise ApplicationError(
-            f"At most {max_length} characters (got {len(value)}).", field=field, code="max_length"
+            _("At most %(max)d characters (got %(n)d).") % {"max": max_length, "n": len(value)},
+            field=field,
+            code="max_length",
         )
     return value
 
@@ -32,18 +35,20 @@ def parse_uscc(raw: str, *, override_reason: str = "", actor: Actor | None = Non
     except uscc_rules.USCCError as exc:
         message = exc.message
         if exc.rule == "check":
-            message += "; a supervisor may register an early pilot code with an override reason"
+            message = _(
+                "%(message)s; a supervisor may register an early pilot code with an override reason"
+            ) % {"message": message}
         raise ApplicationError(message, field="uscc", code=f"uscc_{exc.rule}", value=raw) from exc
     if override_reason.strip():
         if parsed.check_ok:
             raise ApplicationError(
-                "The code passes the check; no override is needed.",
+                _("The code passes the check; no override is needed."),
                 field="check_override_reason",
                 code="override_not_needed",
             )
         if actor is None or not actor.has_perm(OVERRIDE_PERM):
             raise PermissionDenied(
-                "Only a supervisor may register a code that fails the check character.",
+                _("Only a supervisor may register a code that fails the check character."),
                 field="check_override_reason",
             )
     return parsed
@@ -62,13 +67,13 @@ def trader_register(
     source_platform: Platform | None = None,
 ) -> Trader:
     if actor.kind == "user":
-        require_perm(actor, "traders.add_trader", "You may not register traders.")
+        require_perm(actor, "traders.add_trader", _("You may not register traders."))
     parsed = parse_uscc(uscc, override_reason=check_override_reason, actor=actor)
     require_jurisdiction(actor, parsed.region, field="uscc")
     name = required_text(name, field="name", max_length=200)
     if Trader.objects.filter(uscc=parsed.code).exists():
         raise ApplicationError(
-            "A trader with this code is already registered.",
+            _("A trader with this code is already registered."),
             field="uscc",
             code="duplicate",
             value=parsed.code,
@@ -92,7 +97,7 @@ def trader_register(
             trader.save()
     except IntegrityError as exc:  # a concurrent registration won the race
         raise ApplicationError(
-            "A trader with this code is already registered.",
+            _("A trader with this code is already registered."),
             field="uscc",
             code="duplicate",
             value=parsed.code,

@@ -12,7 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import translation
 
 from penalties import reports
 from penalties.reports import formats, manifest
@@ -39,8 +41,17 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", metavar="FILE", help="Where to write the export.")
         parser.add_argument("--list-filters", action="store_true", help="Show the report's filters and stop.")
         parser.add_argument("--no-progress", action="store_true", help="No row counter, even on a terminal.")
+        parser.add_argument(
+            "--language",
+            choices=[code for code, _name in settings.LANGUAGES],
+            default=settings.LANGUAGE_CODE,
+            help="The language of headers and labels (default: the site's, %(default)s).",
+        )
 
-    def handle(self, *args, report, file_format, filters, output, list_filters, no_progress, **options):
+    def handle(
+        self, *args, report, file_format, filters, output, list_filters, no_progress, language, **options
+    ):
+        translation.activate(language)
         cls = reports.get_report(report)
         if list_filters:
             for spec in cls.filters:
