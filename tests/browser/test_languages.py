@@ -211,8 +211,13 @@ def test_the_main_pages_in_chinese_leave_no_english_untranslated(browser, case, 
         browser.shot(page, f"zh{path}")
         words = latin_words(text, identifiers)
         if words:
-            untranslated[path] = sorted(words)
-    report = "\n".join(f"  {path}: {' '.join(words)}" for path, words in untranslated.items())
+            # Each word with the line it stands in, so a failure says where to look.
+            lines = text.splitlines()
+            untranslated[path] = [
+                f"{word} in {next((ln.strip() for ln in lines if word in ln), '')!r}"
+                for word in sorted(words)
+            ]
+    report = "\n".join(f"  {path}: {'; '.join(words)}" for path, words in untranslated.items())
     assert not untranslated, f"English words on the Chinese pages:\n{report}"
     browser.assert_no_errors()
 
