@@ -245,9 +245,9 @@ GET    admin/penalties/violation/<path:object_id>/             login    next    
 ACTION penalties.violation:delete_selected                     login    refused  refused  refused
 ACTION penalties.violation:confirm_selected                    login    done     done     refused
 ACTION penalties.violation:reject_selected                     login    done     done     refused
-ACTION penalties.violation:confirm_selected#queue              login    done     done     refused
-ACTION penalties.violation:reject_selected#queue               login    done     done     refused
-ACTION penalties.violation:confirm_selected#grave              login    refused  done     refused
+POST   admin:penalties_violation_queue#confirm_selected        login    done     done     refused
+POST   admin:penalties_violation_queue#reject_selected         login    done     done     refused
+POST   admin:penalties_violation_changelist#grave              login    refused  done     refused
 POST   admin:penalties_violation_change#decided                login    403      403      403
 GET    admin:penalties_evidence_changelist                     login    ok       ok       ok
 GET    admin:penalties_evidence_add                            login    403      403      403
@@ -468,151 +468,96 @@ def _static(name: str, *args, query: str = "") -> Callable[[Any, Any], str]:
     return lambda world, user: reverse(name, args=args) + query
 
 
+def page(
+    case_id: str, group: str, *args: Any, query: str = "", data: Callable | None = None, url=None
+) -> Case:
+    """A case for a named URL: case_id is "GET name" or "POST name", with an optional
+    "#variant"; args and query complete the URL, or url(world, user) builds it."""
+    method, target = case_id.split(" ", 1)
+    name = target.split("#")[0]
+    return Case(
+        case_id, group, method, url or _static(name, *args, query=query), name, data or (lambda world: {})
+    )
+
+
+def _view_on_site(world, user) -> str:
+    content_type = ContentType.objects.get_for_model(world.trader)
+    return reverse("admin:view_on_site", args=[content_type.pk, world.trader.pk])
+
+
+def _evidence_download(world, user) -> str:
+    return reverse("penalties:evidence-download", args=[world.targets["penalties.evidence"].pk])
+
+
+def _decided_change(world, user) -> str:
+    return reverse("admin:penalties_violation_change", args=[world.confirmed.pk])
+
+
+def _late_evidence(world) -> dict:
+    return {
+        "evidence-TOTAL_FORMS": "0",
+        "evidence-INITIAL_FORMS": "0",
+        "evidence-2-TOTAL_FORMS": "1",
+        "evidence-2-INITIAL_FORMS": "0",
+        "evidence-2-0-upload": SimpleUploadedFile("补充照片.png", b"\x89PNG\r\n\x1a\nlate", "image/png"),
+    }
+
+
+AUTOCOMPLETE = "?app_label=penalties&model_name=violation&field_name=trader&term=9"
+
+# Every URL that is not one of a ModelAdmin's. One line each; the row goes in MATRIX.
 OTHER_CASES = [
-    Case("GET admin:index", "site", "GET", _static("admin:index"), "admin:index"),
-    Case("GET admin:login", "site", "GET", _static("admin:login"), "admin:login"),
-    Case("GET admin:logout", "site", "GET", _static("admin:logout"), "admin:logout"),
-    Case("POST admin:logout", "site", "POST", _static("admin:logout"), "admin:logout"),
-    Case(
-        "GET admin:password_change",
-        "site",
-        "GET",
-        _static("admin:password_change"),
-        "admin:password_change",
-    ),
-    Case(
-        "GET admin:password_change_done",
-        "site",
-        "GET",
-        _static("admin:password_change_done"),
-        "admin:password_change_done",
-    ),
-    Case(
-        "GET admin:autocomplete",
-        "site",
-        "GET",
-        _static(
-            "admin:autocomplete", query="?app_label=penalties&model_name=violation&field_name=trader&term=9"
-        ),
-        "admin:autocomplete",
-    ),
-    Case("GET admin:jsi18n", "site", "GET", _static("admin:jsi18n"), "admin:jsi18n"),
-    Case(
-        "GET admin:view_on_site",
-        "site",
-        "GET",
-        lambda world, user: reverse(
-            "admin:view_on_site",
-            args=[ContentType.objects.get_for_model(world.trader).pk, world.trader.pk],
-        ),
-        "admin:view_on_site",
-    ),
+    page("GET admin:index", "site"),
+    page("GET admin:login", "site"),
+    page("GET admin:logout", "site"),
+    page("POST admin:logout", "site"),
+    page("GET admin:password_change", "site"),
+    page("GET admin:password_change_done", "site"),
+    page("GET admin:autocomplete", "site", query=AUTOCOMPLETE),
+    page("GET admin:jsi18n", "site"),
+    page("GET admin:view_on_site", "site", url=_view_on_site),
     *[
-        Case(
-            f"GET admin:app_list#{app_label}",
-            "site",
-            "GET",
-            _static("admin:app_list", app_label),
-            "admin:app_list",
-        )
+        page(f"GET admin:app_list#{app_label}", "site", app_label)
         for app_label in sorted({model._meta.app_label for model in admin.site._registry})
     ],
     Case(
-        "GET admin:catch_all",
-        "site",
-        "GET",
-        lambda world, user: "/admin/no-such-page/",
-        "admin/(?P<url>.*)$",
+        "GET admin:catch_all", "site", "GET", lambda world, user: "/admin/no-such-page/", "admin/(?P<url>.*)$"
     ),
-    # Object state and the services' own rules, behind the same URLs: a decided violation
-    # takes no evidence; an officer may not decide a grave one; the review queue's actions.
-    Case(
+    # Object state and the services' own rules behind the same URLs: a decided violation
+    # takes no evidence, an officer may not decide a grave one; the review queue's actions.
+    page(
         "POST admin:penalties_violation_change#decided",
         "penalties.violation",
-        "POST",
-        lambda world, user: reverse("admin:penalties_violation_change", args=[world.confirmed.pk]),
-        "admin:penalties_violation_change",
-        lambda world: {
-            "evidence-TOTAL_FORMS": "0",
-            "evidence-INITIAL_FORMS": "0",
-            "evidence-2-TOTAL_FORMS": "1",
-            "evidence-2-INITIAL_FORMS": "0",
-            "evidence-2-0-upload": SimpleUploadedFile("补充照片.png", b"\x89PNG\r\n\x1a\nlate", "image/png"),
-        },
+        url=_decided_change,
+        data=_late_evidence,
     ),
-    Case(
-        "ACTION penalties.violation:confirm_selected#grave",
+    page(
+        "POST admin:penalties_violation_changelist#grave",
         "penalties.violation",
-        "POST",
-        _static("admin:penalties_violation_changelist"),
-        "admin:penalties_violation_changelist",
-        lambda world: _action_data(world, "", "confirm_selected", world.grave),
+        data=lambda world: _action_data(world, "", "confirm_selected", world.grave),
     ),
     *[
-        Case(
-            f"ACTION penalties.violation:{name}#queue",
+        page(
+            f"POST admin:penalties_violation_queue#{name}",
             "penalties.violation",
-            "POST",
-            _static("admin:penalties_violation_queue"),
-            "admin:penalties_violation_queue",
-            lambda world, name=name: _action_data(world, "penalties.violation", name),
+            data=lambda world, name=name: _action_data(world, "penalties.violation", name),
         )
         for name in ("confirm_selected", "reject_selected")
     ],
-    Case(
-        "GET penalties:evidence-download",
-        "penalties.evidence",
-        "GET",
-        lambda w, u: _evidence_url(w),
-        "penalties:evidence-download",
-    ),
-    Case(
-        "POST penalties:evidence-download",
-        "penalties.evidence",
-        "POST",
-        lambda w, u: _evidence_url(w),
-        "penalties:evidence-download",
-    ),
-    Case("GET audit:index", "audit", "GET", _static("audit:index"), "audit:index"),
-    Case("GET audit:request", "audit", "GET", _static("audit:request", "ledger"), "audit:request"),
-    Case(
-        "POST audit:request",
-        "audit",
-        "POST",
-        _static("audit:request", "ledger"),
-        "audit:request",
-        lambda world: {"format": "csv"},
-    ),
-    Case("GET audit:download", "audit", "GET", _export_url("audit:download", own=True), "audit:download"),
-    Case(
-        "GET audit:download#other", "audit", "GET", _export_url("audit:download", own=False), "audit:download"
-    ),
-    Case("GET audit:manifest", "audit", "GET", _export_url("audit:manifest", own=True), "audit:manifest"),
-    Case(
-        "GET audit:manifest#other", "audit", "GET", _export_url("audit:manifest", own=False), "audit:manifest"
-    ),
+    page("GET penalties:evidence-download", "penalties.evidence", url=_evidence_download),
+    page("POST penalties:evidence-download", "penalties.evidence", url=_evidence_download),
+    page("GET audit:index", "audit"),
+    page("GET audit:request", "audit", "ledger"),
+    page("POST audit:request", "audit", "ledger", data=lambda world: {"format": "csv"}),
+    page("GET audit:download", "audit", url=_export_url("audit:download", own=True)),
+    page("GET audit:download#other", "audit", url=_export_url("audit:download", own=False)),
+    page("GET audit:manifest", "audit", url=_export_url("audit:manifest", own=True)),
+    page("GET audit:manifest#other", "audit", url=_export_url("audit:manifest", own=False)),
     Case("GET /", "public", "GET", lambda world, user: "/", ""),
-    Case(
-        "POST set_language",
-        "public",
-        "POST",
-        _static("set_language"),
-        "set_language",
-        lambda world: {"language": "zh-hans", "next": "/admin/"},
-    ),
-    Case("GET ledger:public-key", "public", "GET", _static("ledger:public-key"), "ledger:public-key"),
-    Case(
-        "GET ledger:checkpoint-latest",
-        "public",
-        "GET",
-        _static("ledger:checkpoint-latest"),
-        "ledger:checkpoint-latest",
-    ),
+    page("POST set_language", "public", data=lambda world: {"language": "zh-hans", "next": "/admin/"}),
+    page("GET ledger:public-key", "public"),
+    page("GET ledger:checkpoint-latest", "public"),
 ]
-
-
-def _evidence_url(world) -> str:
-    return reverse("penalties:evidence-download", args=[world.targets["penalties.evidence"].pk])
 
 
 # --- form data for the POSTs some role may make -----------------------------------------------------
@@ -951,16 +896,19 @@ def test_every_url_has_a_case():
         for route, name in _leaf_patterns(get_resolver().url_patterns)
         if not route.startswith(tuple(EXEMPT_PREFIXES)) and (name or route) not in covered
     ]
+    suggestions = "\n".join(f'    page("GET {target}", "<group>"),' for target in uncovered)
     assert not uncovered, (
-        f"URLs the access matrix has no case for: {uncovered}. Add a Case to OTHER_CASES in "
-        f"{__name__} and its row to MATRIX (or exempt the prefix, with the reason)."
+        f"URLs the access matrix has no case for: {uncovered}. Add to OTHER_CASES in {__file__}:\n"
+        f"{suggestions}\nand a row to MATRIX for each (or exempt the prefix, with the reason)."
     )
 
 
 def test_every_case_has_a_row_and_every_row_a_case():
     missing = [case_id for case_id in CASES if case_id not in EXPECTED]
-    assert not missing, "cases without a row in MATRIX (write down each role's outcome):\n" + "\n".join(
-        missing
+    template = "\n".join(f"{case_id:62} {'  '.join('?' * len(ROLES))}" for case_id in missing)
+    assert not missing, (
+        f"cases without a row in MATRIX; copy these lines into it with each role's outcome "
+        f"({' '.join(ROLES)}):\n{template}"
     )
     stale = [case_id for case_id in EXPECTED if case_id not in CASES]
     assert not stale, f"MATRIX rows for cases that no longer exist: {stale}"
