@@ -14,20 +14,25 @@ cannot slip through unnoticed:
 - the admin site's own pages and the other staff URLs (OTHER_CASES).
 
 test_every_url_has_a_case fails for a URL pattern that no case covers, and
-test_every_case_has_a_row for a case that MATRIX has no row for.
+test_every_case_has_a_row_and_every_row_a_case for a case that MATRIX has no row for.
 
 Adding a page (e.g. another branch's jurisdiction admin or two-factor pages):
 - a new ModelAdmin, admin URL or action: its cases appear by themselves and the failure
-  names them. Give the model a target object in _world() (the `targets` dict, keyed by
-  app_label.model_name), valid add data in ADD_DATA if some role may add, then copy the
-  named case ids into MATRIX with the outcome for each role.
-- any other URL: add a Case to OTHER_CASES and its row to MATRIX.
+  prints the lines to paste into MATRIX (fill in each role's outcome). Give the model a
+  target object in _world() (`targets`, keyed app_label.model_name), and valid add data
+  in ADD_DATA (change data in CHANGE_DATA) if some role may add (change).
+- any other URL (e.g. /account/two-factor/): add one page("GET url-name", "group") line to
+  OTHER_CASES and its row to MATRIX; the failure prints both.
 
-Every cell also watches the database: "done" means the request wrote rows, every other
-outcome means it wrote none (PostgreSQL's per-transaction row counters); so a GET that
-writes, or a refused POST that changes anything, fails its cell. Each cell runs inside
-a savepoint that is rolled back, so all cells of a group share one set of objects and
-start from the same state.
+Every cell also watches the database: "done" means the request wrote domain rows (not
+just the admin's history), every other outcome that it wrote none at all (PostgreSQL's
+per-transaction row counters); so a GET that writes, or a refused POST that changes
+anything, ledger included, fails its cell. Each cell runs inside a savepoint that is
+rolled back, so all cells of a group share one set of objects and start from the same
+state.
+
+Running it alongside other branches: a login-attempt or second-factor table (axes_*,
+otp_*) is not watched, and client.force_login must give a fully signed-in session.
 """
 
 from __future__ import annotations
@@ -794,8 +799,6 @@ def _world(users: dict) -> SimpleNamespace:
         "penalties.policy": draft,
         "penalties.restriction": proposed,
     }
-    missing = {_label(model) for model in admin.site._registry} - set(targets)
-    assert not missing, f"give these admin models a target object in _world(): {sorted(missing)}"
     return SimpleNamespace(
         targets=targets,
         users=users,
@@ -816,8 +819,8 @@ def _world(users: dict) -> SimpleNamespace:
 UNWATCHED_TABLES = ("django_session", "axes_", "otp_")
 
 
-def _writes() -> int:
-    """Rows inserted, updated or deleted so far in this transaction, in the watched tables.
+def _writes() -> dict[str, int]:
+    """Rows inserted, updated or deleted so far in this transaction, per watched table.
 
     PostgreSQL counts every row a statement touches, also in a savepoint rolled back
     later, so "no new writes" means the request did not even try to change anything.
@@ -825,11 +828,15 @@ def _writes() -> int:
     unwatched = " AND ".join("relname NOT LIKE %s" for _ in UNWATCHED_TABLES)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_xact_user_tables "
+            "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_xact_user_tables "
             f"WHERE {unwatched}",
             [f"{prefix}%" for prefix in UNWATCHED_TABLES],
         )
-        return int(cursor.fetchone()[0])
+        return {name: count for name, count in cursor.fetchall() if count}
+
+
+def _written(before: dict[str, int], after: dict[str, int]) -> set[str]:
+    return {name for name, count in after.items() if count != before.get(name, 0)}
 
 
 def _outcome(response) -> str:
@@ -841,12 +848,13 @@ def _outcome(response) -> str:
     return str(response.status_code)
 
 
-def _holds(expected: str, got: str, wrote: bool) -> bool:
+def _holds(expected: str, got: str, tables: set[str]) -> bool:
     if expected == "done":
-        return got in ("ok", "next") and wrote
+        # The admin's own history (django_admin_log) alone is not the change itself.
+        return got in ("ok", "next") and bool(tables - {"django_admin_log"})
     if expected == "refused":
-        return got in ("ok", "next") and not wrote
-    return got == expected and not wrote
+        return got in ("ok", "next") and not tables
+    return got == expected and not tables
 
 
 def _run(client, case: Case, role: str, world) -> str | None:
@@ -864,16 +872,17 @@ def _run(client, case: Case, role: str, world) -> str | None:
             response = client.get(url, data)
         else:
             response = client.post(url, data)
-        wrote = _writes() != before
+        tables = _written(before, _writes())
         got = _outcome(response)
     except Exception as exc:  # reported with the other cells, not one at a time
         return f"raised {exc!r}"
     finally:
         transaction.savepoint_rollback(sid)
     expected = EXPECTED[case.id][ROLES.index(role)]
-    if _holds(expected, got, wrote):
+    if _holds(expected, got, tables):
         return None
-    return f"{got}{' and wrote' if wrote else ''} ({response.status_code} {url})"
+    wrote = f" and wrote {', '.join(sorted(tables))}" if tables else ""
+    return f"{got}{wrote} ({response.status_code} {url})"
 
 
 # --- the tests ------------------------------------------------------------------------------------
@@ -912,6 +921,12 @@ def test_every_case_has_a_row_and_every_row_a_case():
     )
     stale = [case_id for case_id in EXPECTED if case_id not in CASES]
     assert not stale, f"MATRIX rows for cases that no longer exist: {stale}"
+
+
+def test_every_admin_model_has_a_target_object(officer, supervisor, auditor):
+    world = _world({"officer": officer, "supervisor": supervisor, "auditor": auditor})
+    missing = {_label(model) for model in admin.site._registry} - set(world.targets)
+    assert not missing, f"give these admin models a target object in _world() (targets): {sorted(missing)}"
 
 
 @pytest.mark.parametrize("group", GROUPS)
