@@ -399,7 +399,11 @@ def _label(model) -> str:
     return f"{model._meta.app_label}.{model._meta.model_name}"
 
 
-STANDARD_VIEWS = {"changelist", "add", "change", "delete", "history"}
+def _target(world, label: str):
+    try:
+        return world.targets[label]
+    except KeyError:
+        raise AssertionError(f"give {label} a target object in _world() (targets)") from None
 
 
 def _admin_cases() -> list[Case]:
@@ -414,13 +418,13 @@ def _admin_cases() -> list[Case]:
             target = f"admin:{pattern.name}" if pattern.name else route
 
             def url(world, user, route=route, label=label):
-                return _fill(route, world.targets[label].pk)
+                return _fill(route, _target(world, label).pk)
 
             methods = ["GET"]
-            if view is None:
-                pass  # the bare-object redirect
-            elif view != "changelist" and view != "history":
-                methods.append("POST")  # add, change, delete, and every custom URL
+            # POST to add, change, delete and every custom URL; not to the bare-object
+            # redirect (view None), the history, or the changelist (its POSTs are the actions).
+            if view not in (None, "changelist", "history"):
+                methods.append("POST")
             for method in methods:
                 data = _form_data(label, view) if method == "POST" else (lambda world: {})
                 cases.append(Case(f"{method} {target}", label, method, url, target, data))
@@ -443,7 +447,7 @@ def _action_data(world, label: str, name: str, target: Any = None) -> dict:
     # Every confirmation page answered at once: the action runs if the role may run it.
     return {
         "action": name,
-        helpers.ACTION_CHECKBOX_NAME: [(target or world.targets[label]).pk],
+        helpers.ACTION_CHECKBOX_NAME: [(target or _target(world, label)).pk],
         "index": 0,
         "post": "yes",
         "note": "经复核，依法处理",
