@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.contrib.admin.helpers import ActionForm
 from django.utils.translation import gettext_lazy as _
 
 from creditledger.exceptions import ApplicationError
@@ -88,6 +89,14 @@ class EvidenceUploadForm(forms.ModelForm):
     def _post_clean(self) -> None:
         # Nothing of the model is on this form; evidence_attach fills and validates the row.
         pass
+
+
+class DecisionActionForm(ActionForm):
+    """The violation lists' action bar, with the decision's note beside the action: the
+    note goes with a confirmation; a rejection asks for its reason on the next page (this
+    note fills it in)."""
+
+    note = forms.CharField(label=_("note"), required=False, max_length=2000)
 
 
 class RejectForm(forms.Form):

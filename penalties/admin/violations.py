@@ -23,7 +23,7 @@ from creditledger.ledger.admin import (
     ledger_changelist_url,
 )
 from penalties import services
-from penalties.forms import EvidenceUploadForm, RejectForm, ViolationRecordForm
+from penalties.forms import DecisionActionForm, EvidenceUploadForm, RejectForm, ViolationRecordForm
 from penalties.models import Evidence, Violation, ViolationType
 from traders.admin import JurisdictionAdminMixin, RegionFilter, search_traders
 from traders.models import Platform
@@ -157,6 +157,7 @@ class ViolationAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminMix
     ordering = ("-id",)
     autocomplete_fields = ("trader", "shop")
     actions = ("confirm_selected", "reject_selected")
+    action_form = DecisionActionForm
     inlines = (EvidenceInline, EvidenceUploadInline)
     add_fieldsets = ((None, {"fields": ViolationRecordForm.Meta.fields}),)
     fieldsets = (
@@ -308,10 +309,15 @@ class ViolationAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminMix
         violations = self._selected(request, queryset)
         if violations is None:
             return
+        note = _action_note(request)
+
+        def confirm(*, actor: Actor, violation: Violation) -> Violation:
+            return services.violation_confirm(actor=actor, violation=violation, note=note)
+
         self._decide_each(
             request,
             violations,
-            services.violation_confirm,
+            confirm,
             ngettext_lazy("Confirmed %(count)d violation.", "Confirmed %(count)d violations.", "count"),
         )
 
@@ -321,7 +327,10 @@ class ViolationAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminMix
         violations = self._selected(request, queryset)
         if violations is None:
             return None
-        form = RejectForm(request.POST if request.POST.get("post") == "yes" else None)
+        if request.POST.get("post") == "yes":
+            form = RejectForm(request.POST)
+        else:  # from the action bar: its note, if any, is the reason to start from
+            form = RejectForm(initial={"note": _action_note(request)})
         if form.is_valid():
             note = form.cleaned_data["note"]
 
@@ -372,6 +381,11 @@ class ViolationAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminMix
             ledger_changelist_url(subject_type="violation", subject_id=str(obj.pk)),
             _("entries for this violation"),
         )
+
+
+def _action_note(request: HttpRequest) -> str:
+    """The note typed in the action bar (DecisionActionForm), at most its field's length."""
+    return request.POST.get("note", "").strip()[: DecisionActionForm.base_fields["note"].max_length]
 
 
 @admin.register(Evidence)

@@ -115,12 +115,14 @@ def test_a_violation_goes_from_record_to_measure_to_withdrawal(
     browser.shot(page, "supervisor-queue")
     row.locator("input[name=_selected_action]").check()
     page.select_option("select[name=action]", "confirm_selected")
+    page.fill("div.actions input[name=note]", "证据确凿，予以确认")
     page.locator("button[name=index]").click()
     page.wait_for_load_state()
     assert_success(page)
     browser.shot(page, "supervisor-confirmed")
     violation.refresh_from_db()
     assert (violation.status, violation.decided_by) == (Violation.Status.CONFIRMED, supervisor)
+    assert violation.decision_note == "证据确凿，予以确认"
 
     # 3. The worker reassesses: grade C, a listing restriction proposed with its reasons.
     trader_url = browser.url(f"/admin/traders/trader/{trader.pk}/change/")

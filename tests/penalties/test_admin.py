@@ -342,6 +342,27 @@ def test_confirm_reports_each_failure_by_name_and_counts_the_successes(client, o
     assert [e.action for e in LedgerEntry.objects.all()] == ["violation.confirmed"]
 
 
+def test_the_action_bar_carries_the_confirmation_note_into_the_decision(client, officer):
+    violation = factories.ViolationFactory()
+    client.force_login(officer)
+    page = client.get(VIOLATIONS).content.decode()
+    assert 'name="note"' in page  # beside the action select
+    _act(client, "confirm_selected", [violation], note="  证据确凿，予以确认  ")
+    violation.refresh_from_db()
+    assert violation.status == "confirmed" and violation.decision_note == "证据确凿，予以确认"
+    entry = LedgerEntry.objects.get(action="violation.confirmed")
+    assert entry.payload["note"] == "证据确凿，予以确认"
+
+
+def test_a_note_in_the_action_bar_starts_the_rejection_reason_and_rejects_nothing_yet(client, officer):
+    violation = factories.ViolationFactory()
+    client.force_login(officer)
+    response = _act(client, "reject_selected", [violation], note="重复举报")
+    assert response.context["form"].initial == {"note": "重复举报"}
+    assert Violation.objects.get(pk=violation.pk).status == "pending"
+    assert not LedgerEntry.objects.filter(action="violation.rejected").exists()
+
+
 def test_reject_asks_for_a_reason_before_rejecting(client, officer):
     first, second = factories.ViolationFactory(), factories.ViolationFactory()
     client.force_login(officer)
