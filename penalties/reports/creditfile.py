@@ -10,9 +10,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from penalties.models import (
+    Appeal,
+    AppealStatus,
     Category,
     LiftedReason,
     MeasureKind,
+    Objection,
+    ObjectionStatus,
+    RepairApplication,
+    RepairStatus,
     Restriction,
     RestrictionAck,
     RestrictionBasis,
@@ -85,6 +91,17 @@ SHOP_COLUMNS = (
     Column("opened_on", _("opened on"), DATE, 11),
     Column("closed_on", _("closed on"), DATE, 11),
 )
+REMEDY_COLUMNS = (
+    Column("kind", _("kind"), width=12),
+    Column("id", _("no."), INT, 7),
+    Column("about", _("concerns"), width=16),
+    Column("status", _("status"), width=10),
+    Column("entered_at", _("entered at"), DATETIME, 16),
+    Column("deadline", _("decide by"), DATETIME, 16),
+    Column("decided_at", _("decided at"), DATETIME, 16),
+    Column("grounds", _("grounds"), width=36),
+    Column("note", _("decision note"), width=36),
+)
 HISTORY_COLUMNS = (
     Column("at", _("at"), DATETIME, 16),
     Column("as_of", _("as of"), DATE, 11),
@@ -99,7 +116,8 @@ class CreditFile(Exporter):
     title = _("Credit file")
     description = _(
         "One trader: identity, score and grade with the deduction per violation, every "
-        "violation, measure and shop, and the score history."
+        "violation, measure and shop, the objections, appeals and credit-repair applications, "
+        "and the score history."
     )
     formats = ("pdf", "xlsx", "csv")
     filters = (
@@ -132,6 +150,9 @@ class CreditFile(Exporter):
             Section(_("Score breakdown"), BREAKDOWN_COLUMNS, self._breakdown(breakdown), "breakdown"),
             Section(_("Violations"), VIOLATION_COLUMNS, self._violations(trader), "violations"),
             Section(_("Measures"), MEASURE_COLUMNS, self._measures(trader), "measures"),
+            Section(
+                _("Objections, appeals and credit repair"), REMEDY_COLUMNS, self._remedies(trader), "remedies"
+            ),
             Section(_("Shops"), SHOP_COLUMNS, self._shops(trader), "shops"),
             Section(_("Score history"), HISTORY_COLUMNS, self._history(trader), "history"),
         ]
@@ -227,6 +248,25 @@ class CreditFile(Exporter):
                 lift,
                 "; ".join(acks.get(r.pk, [])),
             )
+
+    def _remedies(self, trader: Trader) -> Iterator[tuple]:
+        """The trader's remedies, each kind in the order they were entered."""
+        measure_no, violation_no = str(_("measure no. %(id)s")), str(_("violation no. %(id)s"))
+        objection, status = str(_("objection")), labels(ObjectionStatus)
+        for o in Objection.objects.filter(restriction__trader=trader).order_by("recorded_at", "id"):
+            about = measure_no % {"id": o.restriction_id}
+            yield (objection, o.pk, about, status.get(o.status, o.status), o.recorded_at, None,
+                   o.decided_at, o.grounds, o.note)  # fmt: skip
+        appeal, status = str(_("appeal")), labels(AppealStatus)
+        for a in Appeal.objects.filter(violation__trader=trader).order_by("filed_at", "id"):
+            about = violation_no % {"id": a.violation_id}
+            yield (appeal, a.pk, about, status.get(a.status, a.status), a.filed_at, a.deadline,
+                   a.decided_at, a.grounds, a.note)  # fmt: skip
+        repair, status = str(_("credit repair")), labels(RepairStatus)
+        for r in RepairApplication.objects.filter(restriction__trader=trader).order_by("filed_at", "id"):
+            about = measure_no % {"id": r.restriction_id}
+            yield (repair, r.pk, about, status.get(r.status, r.status), r.filed_at, None,
+                   r.decided_at, r.grounds, r.note)  # fmt: skip
 
     def _shops(self, trader: Trader) -> Iterator[tuple]:
         for s in (

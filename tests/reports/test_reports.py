@@ -372,6 +372,57 @@ def test_the_credit_file_holds_the_traders_record(seeded):
     )
 
 
+def test_the_credit_file_lists_objections_appeals_and_repairs(officer, supervisor, other_supervisor):
+    from creditledger.ledger.actors import Actor
+    from penalties.models import ViolationType
+    from penalties.services import (
+        appeal_file,
+        objection_decide,
+        objection_record,
+        repair_apply,
+        trader_reassess,
+        violation_confirm,
+        violation_record,
+    )
+    from tests import factories
+
+    trader = factories.TraderFactory()
+    entry, decide = Actor.for_user(officer), Actor.for_user(supervisor)
+
+    def confirmed(code: str, days_ago: int) -> Violation:
+        violation = violation_record(
+            actor=Actor.for_user(other_supervisor),
+            trader=trader,
+            type=ViolationType.objects.get(code=code),
+            occurred_on=timezone.localdate() - dt.timedelta(days=days_ago),
+            source="inspection",
+            description="执法检查",
+        )
+        return violation_confirm(actor=decide, violation=violation)
+
+    confirmed("unsafe-goods", 20)
+    trader_reassess(trader=trader)
+    warning = Restriction.objects.get(trader=trader, state="active")
+    repair = repair_apply(actor=entry, restriction=warning, grounds="已整改")
+    counterfeit = confirmed("counterfeit-goods", 5)
+    trader_reassess(trader=trader)
+    proposed = Restriction.objects.get(trader=trader, state="proposed")
+    objection = objection_record(actor=entry, restriction=proposed, grounds="有授权书")
+    objection = objection_decide(actor=decide, objection=objection, decision="maintained", note="理由不成立，维持")
+    appeal = appeal_file(actor=entry, violation=counterfeit, grounds="事实有误")
+
+    exporter = reports.build("credit_file", "csv", {"uscc": trader.uscc})
+    rows = {s.key: list(s.rows) for s in exporter.sections()}["remedies"]
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        ("objection", objection.pk, f"measure no. {proposed.pk}", str(objection.get_status_display())),
+        ("appeal", appeal.pk, f"violation no. {counterfeit.pk}", str(appeal.get_status_display())),
+        ("credit repair", repair.pk, f"measure no. {warning.pk}", str(repair.get_status_display())),
+    ]
+    assert objection.status == "maintained" and appeal.status == repair.status == "pending"
+    assert rows[0][8] == "理由不成立，维持" and rows[0][6] is not None
+    assert rows[1][5] == appeal.deadline and rows[1][7] == "事实有误"
+
+
 def test_the_credit_file_needs_a_known_trader(db):
     with pytest.raises(FilterError) as caught:
         reports.build("credit_file", "pdf", {"uscc": "91330106000000017X"})
