@@ -408,7 +408,9 @@ def test_the_credit_file_lists_objections_appeals_and_repairs(officer, superviso
     trader_reassess(trader=trader)
     proposed = Restriction.objects.get(trader=trader, state="proposed")
     objection = objection_record(actor=entry, restriction=proposed, grounds="有授权书")
-    objection = objection_decide(actor=decide, objection=objection, decision="maintained", note="理由不成立，维持")
+    objection = objection_decide(
+        actor=decide, objection=objection, decision="maintained", note="理由不成立，维持"
+    )
     appeal = appeal_file(actor=entry, violation=counterfeit, grounds="事实有误")
 
     exporter = reports.build("credit_file", "csv", {"uscc": trader.uscc})
