@@ -8,6 +8,7 @@ with a message naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,6 +32,17 @@ def _typed(name: str, cast, default):
         return cast(name, default=default)
     except (ValueError, TypeError, ImproperlyConfigured) as exc:
         raise ImproperlyConfigured(f"Environment variable {name}: {exc}") from exc
+
+
+def _networks(name: str) -> list[str]:
+    """A comma-separated list of IP addresses or networks, each checked."""
+    values = _typed(name, env.list, [])
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"Environment variable {name}: {exc}") from exc
+    return values
 
 
 DEBUG = _typed("DEBUG", env.bool, False)
@@ -387,20 +399,7 @@ AXES_ENABLE_ADMIN = AXES_HANDLER == "axes.handlers.database.AxesDatabaseHandler"
 # Behind a reverse proxy REMOTE_ADDR is the proxy. Only when it is one of these addresses
 # or networks is X-Forwarded-For read (right to left, skipping trusted hops); never else,
 # since a client writes that header itself.
-TRUSTED_PROXIES = _typed("TRUSTED_PROXIES", env.list, [])
-
-
-def _check_proxy_networks(values: list[str]) -> None:
-    import ipaddress
-
-    for value in values:
-        try:
-            ipaddress.ip_network(value, strict=False)
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"Environment variable TRUSTED_PROXIES: {exc}") from exc
-
-
-_check_proxy_networks(TRUSTED_PROXIES)
+TRUSTED_PROXIES = _networks("TRUSTED_PROXIES")
 
 # Content-Security-Policy. Scripts and styles only from our own origin (static files); no
 # inline script, <style> or style attribute in the staff pages (a test walks them), so
@@ -558,20 +557,7 @@ CELERY_BEAT_SCHEDULE.update(
 # /metrics: a bearer token, or client addresses (IPs or networks, comma-separated); with
 # neither it answers 404. CELERY_METRICS_PORT makes each worker serve its own.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_IPS = _typed("METRICS_ALLOWED_IPS", env.list, [])
-
-
-def _check_networks(values: list[str]) -> None:
-    import ipaddress
-
-    for value in values:
-        try:
-            ipaddress.ip_network(value, strict=False)
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"Environment variable METRICS_ALLOWED_IPS: {exc}") from exc
-
-
-_check_networks(METRICS_ALLOWED_IPS)
+METRICS_ALLOWED_IPS = _networks("METRICS_ALLOWED_IPS")
 CELERY_METRICS_PORT = _typed("CELERY_METRICS_PORT", env.int, 0)
 CELERY_METRICS_ADDR = env.str("CELERY_METRICS_ADDR", default="127.0.0.1")
 
