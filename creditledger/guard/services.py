@@ -44,20 +44,18 @@ def _user_subject(username: str) -> str:
 
 @transaction.atomic
 def staff_signed_in(*, user: Any, address: str) -> LedgerEntry:
-    return ledger_append(
-        actor=Actor.for_user(user),
-        action="staff.signed_in",
-        subject_type="user",
-        subject_id=user.pk,
-        payload={"username": user.get_username(), "address": address},
-    )
+    return _session_event("staff.signed_in", user, address)
 
 
 @transaction.atomic
 def staff_signed_out(*, user: Any, address: str) -> LedgerEntry:
+    return _session_event("staff.signed_out", user, address)
+
+
+def _session_event(action: str, user: Any, address: str) -> LedgerEntry:
     return ledger_append(
         actor=Actor.for_user(user),
-        action="staff.signed_out",
+        action=action,
         subject_type="user",
         subject_id=user.pk,
         payload={"username": user.get_username(), "address": address},
