@@ -1,4 +1,5 @@
-"""Platform API keys in the admin: supervisors issue and revoke them.
+"""Platform API keys in the admin: supervisors issue and revoke them, through
+traders.services (apikey_issue, apikey_revoke), so each is in the ledger.
 
 The full key is shown once, on the page that answers the creation (never stored, never
 put in a message or cookie); only its SHA-512 hash is kept. A key is never edited or
