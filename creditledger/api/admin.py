@@ -1,4 +1,5 @@
-"""Platform API keys in the admin: supervisors issue and revoke them.
+"""Platform API keys in the admin: supervisors issue and revoke them, through
+traders.services (apikey_issue, apikey_revoke), so each is in the ledger.
 
 The full key is shown once, on the page that answers the creation (never stored, never
 put in a message or cookie); only its SHA-512 hash is kept. A key is never edited or
@@ -9,23 +10,23 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Q
-from django.db.models.functions import Coalesce
 from django.template.response import TemplateResponse
-from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from rest_framework_api_key.models import APIKey as LibraryAPIKey
 
+from creditledger.ledger.actors import Actor
+from creditledger.ledger.admin import ServiceAdminMixin, ServiceForm
 from traders.models import ApiKey, Platform
+from traders.services import apikey_issue, apikey_revoke
 
 # The library registers its own, platform-less key model; ours replaces it.
 if admin.site.is_registered(LibraryAPIKey):
     admin.site.unregister(LibraryAPIKey)
 
 
-class ApiKeyCreateForm(forms.ModelForm):
+class ApiKeyCreateForm(ServiceForm):
     scopes = forms.MultipleChoiceField(
         label=_("scopes"), choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple
     )
@@ -41,9 +42,21 @@ class ApiKeyCreateForm(forms.ModelForm):
         if "platform" in self.fields:  # the view-only page of an issued key has no fields
             self.fields["platform"].queryset = Platform.objects.filter(is_active=True)
 
+    def call_service(self, actor: Actor, data: dict) -> ApiKey:
+        key, raw = apikey_issue(
+            actor=actor,
+            platform=data["platform"],
+            name=data["name"],
+            scopes=data["scopes"],
+            expiry_date=data.get("expiry_date"),
+        )
+        key.raw_key = raw  # for response_add only: shown once, never stored
+        return key
+
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    add_form = ApiKeyCreateForm
     form = ApiKeyCreateForm
     list_display = (
         "prefix",
@@ -95,13 +108,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    def save_model(self, request, obj: ApiKey, form, change: bool) -> None:
-        if change:  # unreachable: the change page is read-only
-            raise PermissionError("API keys are not edited")
-        obj.created_by = request.user
-        obj.raw_key = ApiKey.objects.assign_key(obj)
-        obj.save()
-
     def response_add(self, request, obj: ApiKey, post_url_continue=None):
         context = {
             **self.admin_site.each_context(request),
@@ -117,9 +123,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke the selected keys"), permissions=["change"])
     def revoke(self, request, queryset) -> None:
-        revoked = queryset.filter(Q(revoked=False) | Q(revoked_at__isnull=True)).update(
-            revoked=True, revoked_at=Coalesce("revoked_at", timezone.now())
-        )
+        revoked = len(apikey_revoke(actor=Actor.for_user(request.user), keys=queryset))
         self.message_user(
             request, ngettext("%d key revoked.", "%d keys revoked.", revoked) % revoked, level="success"
         )

@@ -21,6 +21,7 @@ from creditledger.api.models import WebhookAttempt, WebhookCursor, WebhookDelive
 from creditledger.exceptions import ApplicationError, require_perm
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.models import LedgerEntry
+from creditledger.ledger.services import ledger_append
 from traders.models import Platform, Shop, WebhookEndpoint
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ def webhook_secret_rotate(*, actor: Actor, endpoint: WebhookEndpoint) -> Webhook
     endpoint.previous_secret = endpoint.secret
     endpoint.secret = webhooks.new_secret()
     endpoint.save(update_fields=["secret", "previous_secret"])
+    _record_endpoint(actor, "webhook.secret_rotated", endpoint)
     return endpoint
 
 
@@ -143,9 +145,23 @@ def webhook_secret_retire(*, actor: Actor, endpoint: WebhookEndpoint) -> Webhook
     """End a rotation: the previous secret stops signing."""
     require_perm(actor, "traders.change_webhookendpoint", "You may not change webhook endpoints.")
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    if not endpoint.previous_secret:
+        return endpoint  # no rotation under way: nothing changes, nothing to record
     endpoint.previous_secret = ""
     endpoint.save(update_fields=["previous_secret"])
+    _record_endpoint(actor, "webhook.secret_retired", endpoint)
     return endpoint
+
+
+def _record_endpoint(actor: Actor, action: str, endpoint: WebhookEndpoint) -> None:
+    # Which endpoint and when, never a secret nor a hint of one.
+    ledger_append(
+        actor=actor,
+        action=action,
+        subject_type="webhookendpoint",
+        subject_id=endpoint.pk,
+        payload={"platform": endpoint.platform.code, "url": endpoint.url},
+    )
 
 
 # --- deliveries from the ledger -------------------------------------------------------------
@@ -386,9 +402,23 @@ def delivery_replay(
             field="endpoint",
             code="endpoint_disabled",
         )
+    before = {"state": delivery.state, "attempts": delivery.attempts}
     delivery.state, delivery.attempts, delivery.next_attempt_at = State.PENDING, 0, now
     delivery.delivered_at = None
     delivery.save(update_fields=["state", "attempts", "next_attempt_at", "delivered_at"])
+    ledger_append(
+        actor=actor,
+        action="webhook.delivery_replayed",
+        subject_type="webhookdelivery",
+        subject_id=delivery.pk,
+        payload={
+            "msg_id": delivery.msg_id,
+            "event": delivery.event,
+            "ledger_seq": delivery.ledger_seq,
+            "endpoint": delivery.endpoint_id,
+            "previous": before,
+        },
+    )
     delivery_id = delivery.pk
     transaction.on_commit(lambda: enqueue_delivery(delivery_id, 0), robust=True)
     log.info("webhook delivery %s replayed by %s", delivery_id, actor)

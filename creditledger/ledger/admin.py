@@ -222,6 +222,13 @@ KNOWN_ACTIONS = [
     "staff.signed_out",
     "staff.unlocked",
     "admin.logged",
+    # Admin actions outside the add and change forms (issue #6).
+    "apikey.issued",
+    "apikey.revoked",
+    "webhook.secret_rotated",
+    "webhook.secret_retired",
+    "webhook.delivery_replayed",
+    "export.requested",
 ]
 
 # subject_type -> admin URL name of the object it names, for links from an entry.
@@ -234,6 +241,8 @@ SUBJECT_ADMIN_URLS = {
     "restriction": "admin:penalties_restriction_change",
     "policy": "admin:penalties_policy_change",
     "user": "admin:auth_user_change",
+    "webhookendpoint": "admin:traders_webhookendpoint_change",
+    "webhookdelivery": "admin:api_webhookdelivery_change",
 }
 
 

@@ -2,8 +2,10 @@
 then to storage with its manifest), expire old ones. Also the one function the CLI and
 the job share to turn a report into a file and a manifest.
 
-Exports read; they write no ledger entry. Their only other write is a signed checkpoint
-when the ledger head moved since the last one (manifest.ledger_anchor).
+Exports read. The request is recorded in the ledger (`export.requested`: who asked for
+which register, with which filters and over which jurisdiction); the job writes no entry,
+only a signed checkpoint when the ledger head moved since the last one
+(manifest.ledger_anchor).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from creditledger.exceptions import ApplicationError, require_perm
 from creditledger.ledger.actors import Actor
+from creditledger.ledger.services import ledger_append
 from creditledger.tasks import TRANSIENT_ERRORS
 from penalties import reports
 from penalties.models import Export
@@ -110,6 +113,19 @@ def export_request(
             scope=scope.as_json(),
             rows_total=None,
             language=export_language(language),
+        )
+        ledger_append(
+            actor=actor,
+            action="export.requested",
+            subject_type="export",
+            subject_id=export.pk,
+            payload={
+                "kind": report,
+                "format": file_format,
+                "filters": export.filters,
+                "scope": export.scope,
+                "language": export.language,
+            },
         )
         export_id = export.pk
         transaction.on_commit(lambda: enqueue_export(export_id))

@@ -209,6 +209,14 @@ OTHER_CASES = [
     page("GET audit:download#other", "audit", url=_export_url("audit:download", own=False)),
     page("GET audit:manifest", "audit", url=_export_url("audit:manifest", own=True)),
     page("GET audit:manifest#other", "audit", url=_export_url("audit:manifest", own=False)),
+    # The second sign-in step. force_login gives a verified session with a confirmed
+    # device, so set-up and verification send staff on; a POST without a code renews nothing.
+    page("GET otp-verify", "account"),
+    page("POST otp-verify", "account"),
+    page("GET otp-setup", "account"),
+    page("POST otp-setup", "account"),
+    page("GET otp-backup-codes", "account"),
+    page("POST otp-backup-codes", "account"),
     Case("GET /", "public", "GET", lambda world, user: "/", ""),
     page("POST set_language", "public", data=lambda world: {"language": "zh-hans", "next": "/admin/"}),
     page("GET ledger:public-key", "public"),

@@ -10,7 +10,8 @@ ROLES = ("anonymous", "officer", "supervisor", "auditor")
 #   next     302 to somewhere other than the login page (the next step)
 #   login    302 to the admin login page
 #   403 404 405   that status
-#   done     (POST) 200 or 302, and something was written
+#   done     (POST) 200 or 302, something was written, and the ledger recorded it: an entry
+#            other than admin.logged, or admin.logged with the domain rows it stands for
 #   refused  (admin action) 200 or 302, and nothing was written: the admin offers the
 #            role no such action, so Django answers "no action selected"
 # Every outcome but "done" also asserts that nothing was written.
@@ -21,7 +22,7 @@ MATRIX = """
 GET    admin:index                                             login    ok       ok       ok
 GET    admin:login                                             ok       next     next     next
 GET    admin:logout                                            next     405      405      405
-POST   admin:logout                                            next     ok       ok       ok
+POST   admin:logout                                            next     done     done     done
 GET    admin:password_change                                   login    ok       ok       ok
 GET    admin:password_change_done                              login    ok       ok       ok
 GET    admin:autocomplete                                      login    ok       ok       ok
@@ -29,6 +30,7 @@ GET    admin:jsi18n                                            login    ok      
 GET    admin:view_on_site                                      login    404      404      404
 GET    admin:app_list#api                                      login    ok       ok       ok
 GET    admin:app_list#auth                                     login    404      404      404
+GET    admin:app_list#otp_totp                                 login    404      404      404
 GET    admin:app_list#ledger                                   login    ok       ok       ok
 GET    admin:app_list#penalties                                login    ok       ok       ok
 GET    admin:app_list#traders                                  login    ok       ok       ok
@@ -57,6 +59,29 @@ POST   admin:auth_group_delete                                 login    403     
 GET    admin:auth_group_history                                login    403      403      403
 GET    admin/auth/group/<path:object_id>/                      login    next     next     next
 ACTION auth.group:delete_selected                              login    403      403      403
+
+# --- two-factor devices and jurisdictions: the superuser's, no role sees them -----------------
+GET    admin:otp_totp_totpdevice_changelist                    login    403      403      403
+GET    admin:otp_totp_totpdevice_add                           login    403      403      403
+POST   admin:otp_totp_totpdevice_add                           login    403      403      403
+GET    admin:otp_totp_totpdevice_change                        login    403      403      403
+POST   admin:otp_totp_totpdevice_change                        login    403      403      403
+GET    admin:otp_totp_totpdevice_delete                        login    403      403      403
+POST   admin:otp_totp_totpdevice_delete                        login    403      403      403
+GET    admin:otp_totp_totpdevice_history                       login    403      403      403
+GET    admin/otp_totp/totpdevice/<path:object_id>/             login    next     next     next
+ACTION otp_totp.totpdevice:delete_selected                     login    403      403      403
+ACTION otp_totp.totpdevice:reset_second_factor                 login    403      403      403
+GET    admin:traders_staffjurisdiction_changelist              login    403      403      403
+GET    admin:traders_staffjurisdiction_add                     login    403      403      403
+POST   admin:traders_staffjurisdiction_add                     login    403      403      403
+GET    admin:traders_staffjurisdiction_change                  login    403      403      403
+POST   admin:traders_staffjurisdiction_change                  login    403      403      403
+GET    admin:traders_staffjurisdiction_delete                  login    403      403      403
+POST   admin:traders_staffjurisdiction_delete                  login    403      403      403
+GET    admin:traders_staffjurisdiction_history                 login    403      403      403
+GET    admin/traders/staffjurisdiction/<path:object_id>/       login    next     next     next
+ACTION traders.staffjurisdiction:delete_selected               login    403      403      403
 
 # --- the ledger: read-only for every role -------------------------------------------------------
 GET    admin:ledger_ledgerentry_changelist                     login    ok       ok       ok
@@ -265,6 +290,14 @@ GET    audit:download                                          login    403     
 GET    audit:download#other                                    login    403      404      404
 GET    audit:manifest                                          login    403      ok       ok
 GET    audit:manifest#other                                    login    403      404      404
+
+# --- the second sign-in step: a verified session is sent on -----------------------------------
+GET    otp-verify                                              login    next     next     next
+POST   otp-verify                                              login    next     next     next
+GET    otp-setup                                               login    next     next     next
+POST   otp-setup                                               login    next     next     next
+GET    otp-backup-codes                                        login    ok       ok       ok
+POST   otp-backup-codes                                        login    ok       ok       ok
 
 # --- public by design: the entry redirect, the language switch, checkpoint verification ---------
 GET    /                                                       next     next     next     next

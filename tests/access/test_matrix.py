@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.db import connection, transaction
 from django.urls import URLResolver, get_resolver, reverse
 
+from creditledger.ledger.models import LedgerEntry
 from tests.access.cases import CASES, GROUPS, Case, label_of
 from tests.access.matrix import EXEMPT_PREFIXES, EXPECTED, ROLES
 from tests.access.world import build_world
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.django_db
 # Rows that say nothing about the domain: the session a login writes, and (other branches)
 # login-attempt and second-factor bookkeeping.
 UNWATCHED_TABLES = ("django_session", "axes_", "otp_")
+LEDGER = "ledger_ledgerentry"
 
 
 def _writes() -> dict[str, int]:
@@ -49,10 +51,16 @@ def _outcome(response) -> str:
     return str(response.status_code)
 
 
-def _holds(expected: str, got: str, tables: set[str]) -> bool:
+def _ledger_head() -> int:
+    return LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
+def _holds(expected: str, got: str, tables: set[str], actions: list[str]) -> bool:
     if expected == "done":
-        # The admin's own history (django_admin_log) alone is not the change itself.
-        return got in ("ok", "next") and bool(tables - {"django_admin_log"})
+        # Every change is in the ledger, admin actions included (issue #6); and the admin's
+        # own history (django_admin_log, recorded as admin.logged) alone is not the change.
+        changed = bool(tables - {"django_admin_log", LEDGER}) or any(a != "admin.logged" for a in actions)
+        return got in ("ok", "next") and LEDGER in tables and bool(actions) and changed
     if expected == "refused":
         return got in ("ok", "next") and not tables
     return got == expected and not tables
@@ -68,22 +76,26 @@ def _run(client, case: Case, role: str, world) -> str | None:
             client.force_login(user)
         url = case.url(world, user)
         data = case.data(world)
-        before = _writes()
+        before, head = _writes(), _ledger_head()
         if case.method == "GET":
             response = client.get(url, data)
         else:
             response = client.post(url, data)
         tables = _written(before, _writes())
+        actions = list(
+            LedgerEntry.objects.filter(seq__gt=head).order_by("seq").values_list("action", flat=True)
+        )
         got = _outcome(response)
     except Exception as exc:  # reported with the other cells, not one at a time
         return f"raised {exc!r}"
     finally:
         transaction.savepoint_rollback(sid)
     expected = EXPECTED[case.id][ROLES.index(role)]
-    if _holds(expected, got, tables):
+    if _holds(expected, got, tables, actions):
         return None
     wrote = f" and wrote {', '.join(sorted(tables))}" if tables else ""
-    return f"{got}{wrote} ({response.status_code} {url})"
+    recorded = f" (ledger: {', '.join(actions)})" if actions else ""
+    return f"{got}{wrote}{recorded} ({response.status_code} {url})"
 
 
 # --- the tests ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from creditledger.api.models import WebhookDelivery
 from creditledger.ledger.models import Checkpoint
@@ -25,7 +26,7 @@ from penalties.models import (
     ViolationType,
 )
 from tests import factories
-from traders.models import ApiKey, WebhookEndpoint
+from traders.models import ApiKey, StaffJurisdiction, WebhookEndpoint
 
 # --- the objects every cell may aim at ------------------------------------------------------------
 
@@ -141,8 +142,12 @@ def build_world(users: dict) -> SimpleNamespace:
         state=WebhookDelivery.State.FAILED,
         attempts=5,
     )
+    device = TOTPDevice.objects.create(user=clerk, name="clerk's phone", confirmed=True)
+    jurisdiction = StaffJurisdiction.objects.create(user=clerk, regions=["3301"])
     targets = {
         "auth.user": clerk,
+        "otp_totp.totpdevice": device,
+        "traders.staffjurisdiction": jurisdiction,
         "auth.group": Group.objects.get(name="Officer"),
         "ledger.ledgerentry": entry,
         "ledger.checkpoint": checkpoint,
