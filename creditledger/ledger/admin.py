@@ -53,8 +53,10 @@ class EstimatedCountPaginator(Paginator):
                 self.estimated = True
                 return estimate
         # A sliced count is COUNT(*) over a LIMITed subquery: it stops at the cap. Without
-        # the list's ORDER BY, or the subquery would sort the whole table to find the cap.
-        exact = qs.order_by()[: self.exact_limit + 1].count()
+        # the list's ORDER BY, or the subquery would sort the whole table to find the cap,
+        # and of the columns only the key: a per-row annotation the list shows (the review
+        # queue's possible duplicates) is not computed for every row counted.
+        exact = qs.order_by().values("pk")[: self.exact_limit + 1].count()
         if exact <= self.exact_limit:
             return exact
         self.estimated = True
