@@ -13,8 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
+from django.contrib import admin
 from django.db.models import Case, IntegerField, Value, When
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -25,12 +24,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, ngettext_lazy
 
-from creditledger.exceptions import ApplicationError
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.admin import ServiceAdminMixin, ServiceForm, ledger_changelist_url
 from penalties import services
 from penalties.admin.display import render_reasons
-from penalties.admin.violations import ACTION_LIMIT
+from penalties.admin.rowactions import RowActionsMixin
 from penalties.models import Appeal, Objection, RepairApplication
 from traders.admin import JurisdictionAdminMixin
 from traders.jurisdiction import scope_of
@@ -163,7 +161,7 @@ class ObjectionDeadlineFilter(DeadlineFilter):
 # --- the shared queue admin ------------------------------------------------------------------
 
 
-class RemedyAdmin(JurisdictionAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
+class RemedyAdmin(JurisdictionAdminMixin, ServiceAdminMixin, RowActionsMixin, admin.ModelAdmin):
     """A queue of remedies: read-only rows, entered by a service, decided by actions."""
 
     add_form: type[ServiceForm]
@@ -218,6 +216,9 @@ class RemedyAdmin(JurisdictionAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
 
     # --- actions -------------------------------------------------------------------------
 
+    def row_label(self, row: Any) -> str:
+        return _("%(item)s %(id)s") % {"item": self.opts.verbose_name, "id": row.pk}
+
     def _decide(
         self,
         request: HttpRequest,
@@ -231,45 +232,23 @@ class RemedyAdmin(JurisdictionAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
         done,
     ) -> TemplateResponse | None:
         """Ask for the reasons, then one service call (one transaction) per row."""
-        rows = list(queryset.order_by("pk")[: ACTION_LIMIT + 1])
-        if len(rows) > ACTION_LIMIT:
-            self.message_user(
-                request,
-                _("Select at most %(limit)d items at a time; nothing was changed.") % {"limit": ACTION_LIMIT},
-                messages.ERROR,
-            )
+        rows = self.selected_rows(request, queryset)
+        if rows is None:
             return None
-        form = DecisionForm(request.POST if request.POST.get("post") == "yes" else None)
+        form = self.note_form(request, DecisionForm)
         if not form.is_valid():
-            context = {
-                **self.admin_site.each_context(request),
-                "title": title,
-                "question": question,
-                "submit_label": submit,
-                "opts": self.opts,
-                "rows": rows,
-                "form": form,
-                "action": action,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                "media": self.media,
-            }
-            request.current_app = self.admin_site.name
-            return TemplateResponse(request, "admin/penalties/decision_confirmation.html", context)
-        actor, note, count = Actor.for_user(request.user), form.cleaned_data["note"], 0
-        for row in rows:
-            try:
-                call(actor=actor, row=row, note=note)
-            except ApplicationError as exc:
-                self.message_user(
-                    request,
-                    _("%(item)s %(id)s: %(error)s")
-                    % {"item": self.opts.verbose_name, "id": row.pk, "error": exc.message},
-                    messages.ERROR,
-                )
-            else:
-                count += 1
-        if count:
-            self.message_user(request, done % {"count": count}, messages.SUCCESS)
+            return self.confirmation_page(
+                request,
+                "admin/penalties/decision_confirmation.html",
+                rows=rows,
+                form=form,
+                action=action,
+                title=title,
+                question=question,
+                submit_label=submit,
+            )
+        note = form.cleaned_data["note"]
+        self.run_each(request, rows, lambda actor, row: call(actor=actor, row=row, note=note), done)
         return None
 
     # --- display -------------------------------------------------------------------------

@@ -6,24 +6,19 @@ objection, or lifts one; each with a stated reason, each row in its own transact
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
+from django.contrib import admin
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from creditledger.exceptions import ApplicationError
-from creditledger.ledger.actors import Actor
 from creditledger.ledger.admin import BigTableAdminMixin, ServiceAdminMixin, ledger_changelist_url
 from penalties import services
 from penalties.admin.display import render_reasons
-from penalties.admin.violations import ACTION_LIMIT
+from penalties.admin.rowactions import RowActionsMixin
 from penalties.forms import LiftForm, RestrictionImposeForm, WithdrawForm
 from penalties.models import Restriction
 from traders.admin import JurisdictionAdminMixin, search_traders
@@ -32,7 +27,9 @@ State = Restriction.State
 
 
 @admin.register(Restriction)
-class RestrictionAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
+class RestrictionAdmin(
+    JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminMixin, RowActionsMixin, admin.ModelAdmin
+):
     add_form = RestrictionImposeForm
     list_display = (
         "id",
@@ -54,6 +51,8 @@ class RestrictionAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminM
     ordering = ("-id",)
     autocomplete_fields = ("trader",)
     actions = ("withdraw_selected", "lift_selected")
+    action_select_related = ("trader",)
+    too_many = _("Select at most %(limit)d measures at a time; nothing was changed.")
     add_fieldsets = ((None, {"fields": RestrictionImposeForm.Meta.fields}),)
     fieldsets = (
         (None, {"fields": ("trader", "measure", "state", "basis", "rule_code", "policy_version")}),
@@ -128,86 +127,38 @@ class RestrictionAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminM
 
     # --- actions -------------------------------------------------------------------------
 
-    def _selected(self, request: HttpRequest, queryset) -> list[Restriction] | None:
-        rows = list(queryset.select_related("trader").order_by("pk")[: ACTION_LIMIT + 1])
-        if len(rows) > ACTION_LIMIT:
-            self.message_user(
-                request,
-                _("Select at most %(limit)d measures at a time; nothing was changed.")
-                % {"limit": ACTION_LIMIT},
-                messages.ERROR,
-            )
-            return None
-        return rows
-
-    def _each(
-        self, request: HttpRequest, rows: list[Restriction], act: Callable[..., Restriction], done
-    ) -> None:
-        """One service call (one transaction) per row; every failure is reported by name."""
-        actor = Actor.for_user(request.user)
-        count = 0
-        for restriction in rows:
-            try:
-                act(actor=actor, restriction=restriction)
-            except ApplicationError as exc:
-                self.message_user(
-                    request,
-                    _("Measure #%(id)d (%(measure)s, %(trader)s): %(error)s")
-                    % {
-                        "id": restriction.pk,
-                        "measure": restriction.get_measure_display(),
-                        "trader": restriction.trader,
-                        "error": exc.message,
-                    },
-                    messages.ERROR,
-                )
-            else:
-                count += 1
-        if count:
-            self.message_user(request, done % {"count": count}, messages.SUCCESS)
-
-    def _confirm_page(
-        self,
-        request: HttpRequest,
-        rows: list[Restriction],
-        form: forms.Form,
-        action: str,
-        title,
-        question,
-        submit,
-    ) -> TemplateResponse:
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "question": question,
-            "submit_label": submit,
-            "opts": self.opts,
-            "restrictions": rows,
-            "form": form,
-            "action": action,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "media": self.media,
+    def row_label(self, row: Restriction) -> str:
+        return _("Measure #%(id)d (%(measure)s, %(trader)s)") % {
+            "id": row.pk,
+            "measure": row.get_measure_display(),
+            "trader": row.trader,
         }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/penalties/restriction/action_confirmation.html", context)
+
+    def _confirm_page(self, request: HttpRequest, rows, form, action: str, title, question, submit):
+        return self.confirmation_page(
+            request,
+            "admin/penalties/restriction/action_confirmation.html",
+            rows=rows,
+            form=form,
+            action=action,
+            title=title,
+            question=question,
+            submit_label=submit,
+        )
 
     @admin.action(description=_("Withdraw selected proposed measures…"), permissions=["withdraw"])
     def withdraw_selected(self, request: HttpRequest, queryset) -> TemplateResponse | None:
         """After an upheld objection. Asks for the note first, then withdraws each row."""
-        rows = self._selected(request, queryset)
+        rows = self.selected_rows(request, queryset)
         if rows is None:
             return None
-        form = WithdrawForm(request.POST if request.POST.get("post") == "yes" else None)
+        form = self.note_form(request, WithdrawForm)
         if form.is_valid():
             note = form.cleaned_data["note"]
-
-            def withdraw(*, actor: Actor, restriction: Restriction) -> Restriction:
-                return services.restriction_withdraw(actor=actor, restriction=restriction, note=note)
-
-            self._each(
+            self.run_each(
                 request,
                 rows,
-                withdraw,
+                lambda actor, row: services.restriction_withdraw(actor=actor, restriction=row, note=note),
                 ngettext_lazy("Withdrew %(count)d measure.", "Withdrew %(count)d measures.", "count"),
             )
             return None
@@ -226,22 +177,18 @@ class RestrictionAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminM
 
     @admin.action(description=_("Lift selected measures…"), permissions=["lift"])
     def lift_selected(self, request: HttpRequest, queryset) -> TemplateResponse | None:
-        rows = self._selected(request, queryset)
+        rows = self.selected_rows(request, queryset)
         if rows is None:
             return None
-        form = LiftForm(request.POST if request.POST.get("post") == "yes" else None)
+        form = self.note_form(request, LiftForm)
         if form.is_valid():
             note, reason = form.cleaned_data["note"], form.cleaned_data["reason"]
-
-            def lift(*, actor: Actor, restriction: Restriction) -> Restriction:
-                return services.restriction_lift(
-                    actor=actor, restriction=restriction, note=note, reason=reason
-                )
-
-            self._each(
+            self.run_each(
                 request,
                 rows,
-                lift,
+                lambda actor, row: services.restriction_lift(
+                    actor=actor, restriction=row, note=note, reason=reason
+                ),
                 ngettext_lazy("Lifted %(count)d measure.", "Lifted %(count)d measures.", "count"),
             )
             return None

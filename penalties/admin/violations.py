@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -23,14 +21,11 @@ from creditledger.ledger.admin import (
     ledger_changelist_url,
 )
 from penalties import services
+from penalties.admin.rowactions import RowActionsMixin
 from penalties.forms import DecisionActionForm, EvidenceUploadForm, RejectForm, ViolationRecordForm
 from penalties.models import Evidence, Violation, ViolationType
 from traders.admin import JurisdictionAdminMixin, RegionFilter, search_traders
 from traders.models import Platform
-
-# An action decides row by row, each in its own transaction; past this many rows the
-# page would time out, so the officer is asked to narrow the selection instead.
-ACTION_LIMIT = 500
 
 
 def _download_link(evidence: Evidence) -> str:
@@ -125,7 +120,9 @@ class EvidenceUploadInline(admin.TabularInline):
 
 
 @admin.register(Violation)
-class ViolationAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminMixin, admin.ModelAdmin):
+class ViolationAdmin(
+    JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminMixin, RowActionsMixin, admin.ModelAdmin
+):
     add_form = ViolationRecordForm
     list_display = (
         "id",
@@ -158,6 +155,8 @@ class ViolationAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminMix
     autocomplete_fields = ("trader", "shop")
     actions = ("confirm_selected", "reject_selected")
     action_form = DecisionActionForm
+    action_select_related = ("type", "trader")
+    too_many = _("Select at most %(limit)d violations at a time; nothing was changed.")
     inlines = (EvidenceInline, EvidenceUploadInline)
     add_fieldsets = ((None, {"fields": ViolationRecordForm.Meta.fields}),)
     fieldsets = (
@@ -271,91 +270,46 @@ class ViolationAdmin(JurisdictionAdminMixin, BigTableAdminMixin, ServiceAdminMix
 
     # --- actions -------------------------------------------------------------------------
 
-    def _decide_each(
-        self, request: HttpRequest, violations: list[Violation], decide: Callable[..., Violation], done
-    ) -> None:
-        """Decide each violation in its own transaction; report each failure, count the rest."""
-        actor = Actor.for_user(request.user)
-        count = 0
-        for violation in violations:
-            try:
-                decide(actor=actor, violation=violation)
-            except ApplicationError as exc:
-                # Four eyes, permission or a status that moved on: say which and go on.
-                self.message_user(
-                    request,
-                    _("Violation %(violation)s: %(error)s") % {"violation": violation, "error": exc.message},
-                    messages.ERROR,
-                )
-            else:
-                count += 1
-        if count:
-            self.message_user(request, done % {"count": count}, messages.SUCCESS)
-
-    def _selected(self, request: HttpRequest, queryset) -> list[Violation] | None:
-        violations = list(queryset.select_related("type", "trader").order_by("pk")[: ACTION_LIMIT + 1])
-        if len(violations) > ACTION_LIMIT:
-            self.message_user(
-                request,
-                _("Select at most %(limit)d violations at a time; nothing was changed.")
-                % {"limit": ACTION_LIMIT},
-                messages.ERROR,
-            )
-            return None
-        return violations
+    def row_label(self, row: Violation) -> str:
+        return _("Violation %(violation)s") % {"violation": row}
 
     @admin.action(description=_("Confirm selected violations"), permissions=["confirm"])
     def confirm_selected(self, request: HttpRequest, queryset) -> None:
-        violations = self._selected(request, queryset)
+        violations = self.selected_rows(request, queryset)
         if violations is None:
             return
         note = _action_note(request)
-
-        def confirm(*, actor: Actor, violation: Violation) -> Violation:
-            return services.violation_confirm(actor=actor, violation=violation, note=note)
-
-        self._decide_each(
+        self.run_each(
             request,
             violations,
-            confirm,
+            lambda actor, row: services.violation_confirm(actor=actor, violation=row, note=note),
             ngettext_lazy("Confirmed %(count)d violation.", "Confirmed %(count)d violations.", "count"),
         )
 
     @admin.action(description=_("Reject selected violations…"), permissions=["confirm"])
     def reject_selected(self, request: HttpRequest, queryset) -> TemplateResponse | None:
-        """Ask for the reason first (like Django's delete confirmation), then reject each."""
-        violations = self._selected(request, queryset)
+        """Ask for the reason first (like Django's delete confirmation), then reject each.
+        A note typed in the action bar is the reason to start from."""
+        violations = self.selected_rows(request, queryset)
         if violations is None:
             return None
-        if request.POST.get("post") == "yes":
-            form = RejectForm(request.POST)
-        else:  # from the action bar: its note, if any, is the reason to start from
-            form = RejectForm(initial={"note": _action_note(request)})
+        form = self.note_form(request, RejectForm, initial={"note": _action_note(request)})
         if form.is_valid():
             note = form.cleaned_data["note"]
-
-            def reject(*, actor: Actor, violation: Violation) -> Violation:
-                return services.violation_reject(actor=actor, violation=violation, note=note)
-
-            self._decide_each(
+            self.run_each(
                 request,
                 violations,
-                reject,
+                lambda actor, row: services.violation_reject(actor=actor, violation=row, note=note),
                 ngettext_lazy("Rejected %(count)d violation.", "Rejected %(count)d violations.", "count"),
             )
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Reject violations"),
-            "opts": self.opts,
-            "violations": violations,
-            "form": form,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "media": self.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(
-            request, "admin/penalties/violation/reject_selected_confirmation.html", context
+        return self.confirmation_page(
+            request,
+            "admin/penalties/violation/reject_selected_confirmation.html",
+            rows=violations,
+            form=form,
+            action="reject_selected",
+            title=_("Reject violations"),
         )
 
     # --- display ---------------------------------------------------------------------------

@@ -412,9 +412,9 @@ def test_reject_reports_a_four_eyes_failure(client, supervisor):
 
 
 def test_an_action_over_too_many_rows_changes_nothing(client, officer, monkeypatch):
-    from penalties.admin import violations as violation_admin
+    from penalties.admin import rowactions
 
-    monkeypatch.setattr(violation_admin, "ACTION_LIMIT", 1)
+    monkeypatch.setattr(rowactions, "ACTION_LIMIT", 1)
     violations = [factories.ViolationFactory(), factories.ViolationFactory()]
     client.force_login(officer)
     response = _act(client, "confirm_selected", violations)
