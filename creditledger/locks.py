@@ -1,4 +1,4 @@
-"""PostgreSQL advisory locks for sweeps that must never overlap."""
+"""PostgreSQL advisory locks: for sweeps that must never overlap, and for one stored file."""
 
 from __future__ import annotations
 
@@ -25,6 +25,16 @@ def try_advisory_xact_lock(name: str) -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock_key(name)])
         return bool(cursor.fetchone()[0])
+
+
+def advisory_xact_lock(name: str) -> None:
+    """Wait for the named lock and hold it until the current transaction ends."""
+    if connection.vendor != "postgresql":
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("an advisory transaction lock needs a transaction")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key(name)])
 
 
 @contextmanager

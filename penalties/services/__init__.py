@@ -22,6 +22,7 @@ from penalties.services.restrictions import (
 )
 from penalties.services.violations import (
     evidence_attach,
+    evidence_orphans_sweep,
     violation_confirm,
     violation_overturn,
     violation_payload,
@@ -34,6 +35,7 @@ __all__ = [
     "appeal_decide",
     "appeal_file",
     "evidence_attach",
+    "evidence_orphans_sweep",
     "objection_decide",
     "objection_record",
     "policy_activate",

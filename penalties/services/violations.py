@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import mimetypes
 import tempfile
 from decimal import Decimal, InvalidOperation
@@ -20,9 +21,12 @@ from django.utils.translation import gettext as _
 from creditledger.exceptions import ApplicationError, PermissionDenied, require_perm
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.services import ledger_append
+from creditledger.locks import advisory_xact_lock, try_advisory_xact_lock
 from penalties.models import HEAVY_SEVERITIES, Evidence, Violation, ViolationType, evidence_path
 from traders.jurisdiction import require_jurisdiction
 from traders.models import Platform, Shop, Trader
+
+log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
 # Publishing runs after commit inside a request: give up fast, the sweeper covers for it.
@@ -380,6 +384,9 @@ def evidence_attach(
     name = (name or getattr(upload, "name", "") or "evidence").rsplit("/", 1)[-1][:255]
     ctype = _content_type(upload, content_type, name)
     tmp, sha256, size = _stream_to_temp(upload, settings.EVIDENCE_MAX_BYTES)
+    # Held until commit: the orphan sweep takes the same lock, so it never deletes a file
+    # this upload found in storage and is about to reference.
+    advisory_xact_lock(evidence_lock_name(sha256))
     with tmp:
         if Evidence.objects.filter(violation=violation, sha256=sha256).exists():
             raise ApplicationError(
@@ -435,3 +442,42 @@ def evidence_attach(
             default_storage.delete(stored_name)
         raise
     return evidence
+
+
+def evidence_lock_name(sha256: str) -> str:
+    return f"evidence:{sha256}"
+
+
+def evidence_orphans_sweep(*, older_than: dt.timedelta, delete: bool = False) -> list[str]:
+    """Stored evidence files that no Evidence row references, last written before
+    `older_than` ago: the files of uploads whose transaction rolled back after the file was
+    written (evidence_attach writes it first). Listed, and with `delete` removed.
+
+    Each file is checked and removed under its evidence lock, in a transaction of its own,
+    so an upload of the same content that is committing meanwhile keeps its file.
+    """
+    cutoff = timezone.now() - older_than
+    found: list[str] = []
+    try:
+        folders, _files = default_storage.listdir("evidence")
+    except FileNotFoundError:
+        return found
+    for folder in sorted(folders):
+        prefix = f"evidence/{folder}/"
+        _dirs, names = default_storage.listdir(prefix.rstrip("/"))
+        referenced = set(
+            Evidence.objects.filter(file__startswith=prefix).values_list("file", flat=True).distinct()
+        )
+        for name in sorted(prefix + file for file in names):
+            if name in referenced or default_storage.get_modified_time(name) >= cutoff:
+                continue
+            with transaction.atomic():
+                if not try_advisory_xact_lock(evidence_lock_name(name.rsplit("/", 1)[-1])):
+                    continue  # an upload of this content is under way
+                if Evidence.objects.filter(file=name).exists():
+                    continue
+                found.append(name)
+                if delete:
+                    default_storage.delete(name)
+                    log.info("evidence_orphans_sweep: deleted %s", name)
+    return found
