@@ -274,39 +274,55 @@ def _pairs_sql(scope: Scope) -> tuple[str, list[str]]:
 def unacknowledged(
     now: dt.datetime | None = None, overdue_days: int = UNACKED_OVERDUE_DAYS, *, scope: Scope = NATIONAL
 ) -> Unacknowledged:
-    """Measures in force that platforms have not acknowledged: per platform (two queries in
-    all: the counts, and the oldest few pairs to chase)."""
+    """Measures in force that platforms have not acknowledged: per platform, and the oldest
+    few pairs to chase. One query: the pairs are found once (a materialised CTE) and feed
+    both the counts and the list, told apart by the first column."""
     now = now or timezone.now()
     cutoff = now - dt.timedelta(days=overdue_days)
     p, t = Platform._meta.db_table, Trader._meta.db_table
     pairs_sql, pairs_params = _pairs_sql(scope)
-    counts_sql = f"""
-        SELECT p.name, COUNT(*), SUM(CASE WHEN pairs.starts_at < %s THEN 1 ELSE 0 END)
-        FROM ({pairs_sql}) pairs JOIN {p} p ON p.id = pairs.platform_id
-        WHERE p.is_active
-        GROUP BY p.name ORDER BY p.name
+    materialized = "MATERIALIZED" if connection.vendor == "postgresql" else ""
+    sql = f"""
+        WITH pairs AS {materialized} (
+            SELECT pr.*, p.name AS platform_name
+            FROM ({pairs_sql}) pr JOIN {p} p ON p.id = pr.platform_id
+            WHERE p.is_active
+        )
+        SELECT * FROM (
+            SELECT 0 AS part, platform_name, COUNT(*) AS n,
+                   SUM(CASE WHEN starts_at < %s THEN 1 ELSE 0 END) AS late,
+                   CAST(NULL AS BIGINT) AS restriction_id, CAST(NULL AS VARCHAR(32)) AS measure,
+                   CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS starts_at, CAST(NULL AS BIGINT) AS trader_id,
+                   CAST(NULL AS VARCHAR(200)) AS trader_name, CAST(NULL AS VARCHAR(18)) AS trader_uscc
+            FROM pairs GROUP BY platform_name
+        ) counts
+        UNION ALL
+        SELECT * FROM (
+            SELECT 1, pairs.platform_name, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT),
+                   pairs.restriction_id, pairs.measure,
+                   pairs.starts_at, t.id, t.name, t.uscc
+            FROM pairs JOIN {t} t ON t.id = pairs.trader_id
+            ORDER BY pairs.starts_at, pairs.restriction_id, pairs.platform_name
+            LIMIT %s
+        ) oldest
+        ORDER BY 1, 2
     """
-    oldest_sql = f"""
-        SELECT pairs.restriction_id, pairs.measure, pairs.starts_at, t.id, t.name, t.uscc, p.name
-        FROM ({pairs_sql}) pairs
-        JOIN {p} p ON p.id = pairs.platform_id
-        JOIN {t} t ON t.id = pairs.trader_id
-        WHERE p.is_active
-        ORDER BY pairs.starts_at, pairs.restriction_id, p.name
-        LIMIT %s
-    """
+    by_platform: list[PlatformUnacked] = []
+    rows: list[tuple] = []
     with connection.cursor() as cursor:
-        cursor.execute(counts_sql, [cutoff, State.ACTIVE, *pairs_params])
-        by_platform = [PlatformUnacked(name, int(n), int(late or 0)) for name, n, late in cursor.fetchall()]
-        oldest: list[UnackedMeasure] = []
-        if by_platform:
-            cursor.execute(oldest_sql, [State.ACTIVE, *pairs_params, LIST_LIMIT])
-            for rid, measure, starts_at, tid, tname, tuscc, pname in cursor.fetchall():
-                if timezone.is_naive(starts_at):  # SQLite hands back naive UTC
-                    starts_at = timezone.make_aware(starts_at, dt.UTC)
-                oldest.append(
-                    UnackedMeasure(rid, measure, starts_at, tid, tname, tuscc, pname, starts_at < cutoff)
-                )
+        cursor.execute(sql, [State.ACTIVE, *pairs_params, cutoff, LIST_LIMIT])
+        for part, pname, n, late, rid, measure, starts_at, tid, tname, tuscc in cursor.fetchall():
+            if part == 0:
+                by_platform.append(PlatformUnacked(pname, int(n), int(late or 0)))
+            else:
+                rows.append((rid, measure, starts_at, tid, tname, tuscc, pname))
+    oldest: list[UnackedMeasure] = []
+    for rid, measure, starts_at, tid, tname, tuscc, pname in sorted(rows, key=lambda r: (r[2], r[0], r[6])):
+        if isinstance(starts_at, str):  # SQLite: a NULL-typed column hands back text
+            starts_at = dt.datetime.fromisoformat(starts_at)
+        if timezone.is_naive(starts_at):  # SQLite hands back naive UTC
+            starts_at = timezone.make_aware(starts_at, dt.UTC)
+        oldest.append(UnackedMeasure(rid, measure, starts_at, tid, tname, tuscc, pname, starts_at < cutoff))
     return Unacknowledged(by_platform=by_platform, oldest=oldest, overdue_days=overdue_days)
 
 
