@@ -253,6 +253,13 @@ LEDGER_CHECKPOINT_SECONDS = _typed("LEDGER_CHECKPOINT_SECONDS", env.int, 300)
 # keys retired by a rotation: checkpoints they signed still verify. Comma-separated.
 LEDGER_RETIRED_VERIFIER_KEYS = _typed("LEDGER_RETIRED_VERIFIER_KEYS", env.list, [])
 
+# --- Reassessment -----------------------------------------------------------------------
+# Traders per transaction in the bulk runs (reassess --all, the nightly job, the sweeper):
+# each batch holds its traders' row locks for about as long as it takes to write them.
+REASSESS_BATCH = _typed("REASSESS_BATCH", env.int, 2000)
+if REASSESS_BATCH < 1:
+    raise ImproperlyConfigured("Environment variable REASSESS_BATCH must be at least 1")
+
 # --- Celery -----------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from penalties.policy import MEASURE_RANK, Escalation, PolicyRules
 
@@ -26,6 +26,7 @@ class Fact:
     severity: str
     occurred_on: dt.date
     confirmed_on: dt.date
+    name: str = ""  # the type's name, for statements of reasons
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,4 @@ def _triggers(rule: Escalation, facts: list[Fact]):
         if len(window) >= rule.count:
             # The trigger confirms when the last of its grounds was confirmed.
             confirmed = max(f.confirmed_on for f in window)
-            yield (
-                Fact(fact.id, fact.type_code, fact.category, fact.severity, fact.occurred_on, confirmed),
-                window,
-            )
+            yield replace(fact, confirmed_on=confirmed), window

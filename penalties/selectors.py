@@ -23,7 +23,7 @@ from penalties.models import (
 )
 from penalties.policy import PolicyRules
 from penalties.scoring import MAX_SCORE, ScoringRules, assess, grade_for
-from penalties.scoring_sql import BulkScore, bulk_assessments, scored_violations
+from penalties.scoring_sql import BulkScore, scored_violations, scores_sql
 from traders.models import Trader
 
 
@@ -81,44 +81,91 @@ def traders_due_for_sweep(now: dt.datetime, *, limit: int, exclude: set[int]) ->
     return list(dict.fromkeys(ids))
 
 
-@dataclass(frozen=True)
-class Rescore:
-    """A trader whose score moved while its grade stayed: no measure can change."""
+@dataclass
+class Candidates:
+    """The traders a bulk run must look at, in id order, handed out in batches.
 
-    trader_id: int
-    old_score: int
-    grade: str
-    score: int
-    total_deduction: Decimal
-
-
-def nightly_candidates(
-    now: dt.datetime, today: dt.date, rules: ScoringRules
-) -> tuple[list[Rescore], list[int]]:
-    """Split the traders the nightly job must look at, found set-based.
-
-    The first list only needs its score rewritten (the bulk path); the second needs a full
-    reassessment: grade moved, measures due to start or end, or flagged. Scores come from
-    one SQL pass that gives exactly scoring.assess's numbers (on SQLite, from assess).
+    On PostgreSQL they sit in a temporary table of the run's connection, so memory does not
+    grow with the register; elsewhere (SQLite, the demo) in a list.
     """
-    computed = _all_scores(today, rules)
-    due = set(due_restriction_trader_ids(now))
-    rescore, full = [], []
-    stored = Trader.objects.order_by("pk").values_list("pk", "score", "grade", "needs_reassessment")
-    for pk, score, grade, flagged in stored.iterator(chunk_size=5000):
-        new = computed.get(pk) or BulkScore(
-            MAX_SCORE, grade_for(MAX_SCORE, rules.cutoffs, rules.lowest_grade), Decimal("0.00")
-        )
-        if flagged or pk in due or new.grade != grade:
-            full.append(pk)
-        elif new.score != score:
-            rescore.append(Rescore(pk, score, grade, new.score, new.total_deduction))
-    return rescore, full
+
+    total: int
+    _ids: list[int] | None = None
+
+    def batches(self, size: int):
+        if self._ids is not None:
+            for start in range(0, len(self._ids), size):
+                yield self._ids[start : start + size]
+            return
+        last = 0
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT trader_id FROM {CANDIDATES} WHERE trader_id > %s ORDER BY trader_id LIMIT %s",
+                    [last, size],
+                )
+                ids = [row[0] for row in cursor.fetchall()]
+            if not ids:
+                return
+            yield ids
+            last = ids[-1]
+
+
+CANDIDATES = "reassess_candidates"
+
+# One statement: every trader whose computed score or grade differs from the stored one,
+# that is flagged, or that holds a measure due to start or end. Everyone else is settled.
+_CANDIDATES = """
+CREATE TEMPORARY TABLE {candidates} AS
+SELECT t.id AS trader_id
+FROM {trader} AS t
+LEFT JOIN ({scores}) AS s ON s.trader_id = t.id
+WHERE t.needs_reassessment
+   OR t.score <> coalesce(s.score, %s)
+   OR t.grade <> coalesce(s.grade, %s)
+   OR t.id IN (
+       SELECT r.trader_id FROM {restriction} AS r
+       WHERE (r.state = %s AND r.objection_deadline <= %s) OR (r.state = %s AND r.ends_at <= %s)
+   )
+"""
+
+
+def reassessment_candidates(now: dt.datetime, today: dt.date, rules: ScoringRules) -> Candidates:
+    """Who a full run must reassess as of `now`: one set-based statement, whatever the size.
+
+    A trader not among them has nothing to change: its score and grade are what is stored,
+    nothing is due, and anything else that could move its measures (a violation decided, a
+    measure set by hand, a policy activated) flags it.
+    """
+    top = grade_for(MAX_SCORE, rules.cutoffs, rules.lowest_grade)
+    if connection.vendor != "postgresql":
+        computed = _all_scores(today, rules)
+        due = set(due_restriction_trader_ids(now))
+        ids = [
+            pk
+            for pk, score, grade, flagged in Trader.objects.order_by("pk").values_list(
+                "pk", "score", "grade", "needs_reassessment"
+            )
+            if flagged or pk in due or computed.get(pk, BulkScore(MAX_SCORE, top, 0))[:2] != (score, grade)
+        ]
+        return Candidates(len(ids), ids)
+    scores, params = scores_sql(today, rules=rules, every_trader=False)
+    sql = _CANDIDATES.format(
+        candidates=CANDIDATES,
+        trader=Trader._meta.db_table,
+        restriction=Restriction._meta.db_table,
+        scores=scores,
+    )
+    params += [MAX_SCORE, top, Restriction.State.PROPOSED, now, Restriction.State.ACTIVE, now]
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {CANDIDATES}")
+        cursor.execute(sql, params)
+        total = cursor.rowcount
+        cursor.execute(f"ALTER TABLE {CANDIDATES} ADD PRIMARY KEY (trader_id)")
+    return Candidates(total)
 
 
 def _all_scores(today: dt.date, rules: ScoringRules) -> dict[int, BulkScore]:
-    if connection.vendor == "postgresql":
-        return bulk_assessments(today, rules=rules)
     result = {}
     for trader_id, violations in scored_violations().items():
         assessment = assess(violations, today, rules)

@@ -13,13 +13,9 @@ from penalties.services.appeals import (
     repair_decide,
 )
 from penalties.services.policies import active_policy, policy_activate, policy_create
+from penalties.services.reassessment import trader_reassess, traders_reassess
 from penalties.services.reports import report_submit
-from penalties.services.restrictions import (
-    restriction_impose,
-    restriction_lift,
-    restriction_withdraw,
-    trader_reassess,
-)
+from penalties.services.restrictions import restriction_impose, restriction_lift, restriction_withdraw
 from penalties.services.violations import (
     evidence_attach,
     evidence_orphans_sweep,
@@ -48,6 +44,7 @@ __all__ = [
     "restriction_lift",
     "restriction_withdraw",
     "trader_reassess",
+    "traders_reassess",
     "violation_confirm",
     "violation_overturn",
     "violation_payload",

@@ -8,7 +8,6 @@ import datetime as dt
 import itertools
 import threading
 import time
-from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -35,7 +34,7 @@ from penalties.services import (
     violation_confirm,
     violation_record,
 )
-from penalties.services.restrictions import traders_rescore
+from penalties.services.reassessment import reassess_all
 from tests import factories
 from traders.models import Trader
 from traders.services import shop_register, trader_register
@@ -633,23 +632,14 @@ def _apply(state: dict[str, dict], entry: dict) -> None:
 
 
 def test_traders_rescored_in_bulk_replay_too(client):
-    from penalties.selectors import Rescore
-
     trader = trader_register(actor=SYSTEM, uscc=EXAMPLE, name="示例")
-    Trader.objects.filter(pk=trader.pk).update(score=950, grade="A")  # as if decayed from an old violation
-    traders_rescore(
-        rows=[
-            Rescore(
-                trader_id=trader.pk, old_score=950, score=980, grade="A", total_deduction=Decimal("20.00")
-            )
-        ],
-        now=timezone.now(),
-    )
+    Trader.objects.filter(pk=trader.pk).update(score=950, grade="A")  # as if its violation had expired
+    reassess_all(now=timezone.now())
     state: dict[str, dict] = {}
     for entry in client.get("/api/v1/changes/").json()["entries"]:
         _apply(state, entry)
     trader.refresh_from_db()
-    assert state[EXAMPLE]["score"] == trader.score == 980
+    assert state[EXAMPLE]["score"] == trader.score == 1000
     assert state[EXAMPLE]["version"] == trader.version
 
 

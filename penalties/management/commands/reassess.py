@@ -8,10 +8,10 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from tqdm import tqdm
 
 from creditledger.ledger.actors import Actor
-from penalties.services.restrictions import trader_reassess_if_free
-from penalties.tasks import reassess_due
+from penalties.services.reassessment import reassess_all, trader_reassess_if_free
 from traders import uscc as uscc_rules
 from traders.models import Trader
 
@@ -41,27 +41,39 @@ class Command(BaseCommand):
 
     def handle(self, *args, codes, all, due, as_of, **options):
         now = _moment(as_of) if as_of else timezone.now()
-        started = time.monotonic()
-        if due:
-            changed = reassess_due(now)
-            self.stdout.write(f"reassessed the due traders as of {now.isoformat()}: {changed} changed")
-            return
-        if all == bool(codes):
+        if all == bool(codes) and not due:
             raise CommandError("name traders by code, or use --all or --due")
-        ids = self._ids(codes) if codes else Trader.objects.order_by("pk").values_list("pk", flat=True)
         actor = Actor.system("manage.reassess")
-        seen = changed = skipped = 0
-        for trader_id in ids.iterator(chunk_size=2000) if hasattr(ids, "iterator") else ids:
+        started = time.monotonic()
+        if codes:
+            self._named(self._ids(codes), now, actor, started)
+            return
+        # --due is what the nightly job takes; since the run is set-based, that is every
+        # trader whose record moved, which is all that --all has left to do.
+        with tqdm(desc="reassess", unit="traders", file=self.stderr, disable=not self.stderr.isatty()) as bar:
+
+            def progress(count: int, total: int) -> None:
+                bar.total = total
+                bar.update(count)
+
+            report = reassess_all(now=now, actor=actor, progress=progress)
+        self.stdout.write(
+            f"reassessed {report.candidates} candidate traders as of {now.isoformat()}: "
+            f"{report.changed} changed, {report.skipped} busy elsewhere (flagged), "
+            f"{len(report.failed)} failed, {time.monotonic() - started:.1f}s"
+        )
+
+    def _named(self, ids: list[int], now: dt.datetime, actor: Actor, started: float) -> None:
+        changed = skipped = 0
+        for trader_id in ids:
             outcome = trader_reassess_if_free(trader_id=trader_id, now=now, actor=actor)
-            seen += 1
             if outcome is None:
                 skipped += 1
             elif outcome.changed:
                 changed += 1
-        elapsed = time.monotonic() - started
         self.stdout.write(
-            f"reassessed {seen} traders as of {now.isoformat()}: {changed} changed, "
-            f"{skipped} busy elsewhere, {elapsed:.1f}s"
+            f"reassessed {len(ids)} traders as of {now.isoformat()}: {changed} changed, "
+            f"{skipped} busy elsewhere, {time.monotonic() - started:.1f}s"
         )
 
     def _ids(self, codes: list[str]) -> list[int]:

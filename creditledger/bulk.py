@@ -1,0 +1,95 @@
+"""Set-based writes: many rows in one statement, without model instances on PostgreSQL.
+
+Rows are dicts of field name → Python value; each value goes through its field's
+``get_db_prep_save``, so JSON, decimals and times are stored exactly as the ORM would store
+them. On another database (SQLite for ``make run``) the same calls fall back to the ORM's
+bulk_create and bulk_update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection
+from django.db.models import Model
+from psycopg2.extras import execute_values
+
+PAGE = 1000
+
+
+def _prep(model: type[Model], names: Sequence[str], rows: Sequence[dict[str, Any]]) -> list[tuple]:
+    fields = [(name, model._meta.get_field(name)) for name in names]  # a name may be an attname
+    return [tuple(f.get_db_prep_save(row[name], connection) for name, f in fields) for row in rows]
+
+
+def _casts(model: type[Model], names: Sequence[str]) -> str:
+    fields = [model._meta.get_field(name) for name in names]
+    return "(" + ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields) + ")"
+
+
+def allocate_ids(model: type[Model], count: int) -> list[int]:
+    """``count`` fresh primary keys from the table's sequence, in one statement.
+
+    Ids taken and then rolled back are never reused: sequences do not roll back.
+    """
+    if count == 0:
+        return []
+    table, pk = model._meta.db_table, model._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)", [table, pk, count]
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def insert(model: type[Model], rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert the rows; return their primary keys in row order.
+
+    A row may carry its own ``id``; on PostgreSQL the others get theirs from the sequence.
+    """
+    if not rows:
+        return []
+    pk = model._meta.pk.name
+    if connection.vendor != "postgresql":
+        objs = model.objects.bulk_create([model(**row) for row in rows], batch_size=PAGE)
+        return [obj.pk for obj in objs]
+    missing = [i for i, row in enumerate(rows) if row.get(pk) is None]
+    rows = [dict(row) for row in rows]
+    for i, new_id in zip(missing, allocate_ids(model, len(missing)), strict=True):
+        rows[i][pk] = new_id
+    names = [pk, *(name for name in rows[0] if name != pk)]
+    columns = ", ".join(connection.ops.quote_name(model._meta.get_field(n).column) for n in names)
+    with connection.cursor() as cursor:
+        execute_values(
+            cursor.cursor,
+            f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES %s",
+            _prep(model, names, rows),
+            template=_casts(model, names),
+            page_size=PAGE,
+        )
+    return [row[pk] for row in rows]
+
+
+def update(model: type[Model], rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> None:
+    """Set ``fields`` of each row, matched on the primary key (every row has it)."""
+    if not rows:
+        return
+    pk = model._meta.pk.name
+    if connection.vendor != "postgresql":
+        objs = [model(**{pk: row[pk], **{f: row[f] for f in fields}}) for row in rows]
+        model.objects.bulk_update(objs, list(fields), batch_size=PAGE)
+        return
+    names = [pk, *fields]
+    quote = connection.ops.quote_name
+    column = {n: quote(model._meta.get_field(n).column) for n in names}
+    assignments = ", ".join(f"{column[f]} = v.{column[f]}" for f in fields)
+    sql = (
+        f"UPDATE {quote(model._meta.db_table)} AS t SET {assignments} "
+        f"FROM (VALUES %s) AS v({', '.join(column[n] for n in names)}) "
+        f"WHERE t.{column[pk]} = v.{column[pk]}"
+    )
+    with connection.cursor() as cursor:
+        execute_values(
+            cursor.cursor, sql, _prep(model, names, rows), template=_casts(model, names), page_size=PAGE
+        )
