@@ -60,6 +60,7 @@ def test_due_takes_what_the_nightly_job_takes(officer):
         ((), "name traders"),
         (("91350100M000100Y43",), "unknown trader"),
         (("--all", "--as-of", "next tuesday"), "--as-of"),
+        (("--all", "--as-of", "2026-02-30"), "--as-of"),
     ],
 )
 def test_bad_arguments_say_what_is_wrong(args, message):

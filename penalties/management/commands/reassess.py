@@ -17,13 +17,16 @@ from traders.models import Trader
 
 
 def _moment(value: str) -> dt.datetime:
-    """A date means the end of that day, local time; a datetime is taken as given."""
-    moment = parse_datetime(value)
+    """A bare date means the end of that day, local time (so what falls due later that day
+    is applied); a datetime is taken as given, local time when it names no offset."""
+    value = value.strip()
+    try:
+        day = parse_date(value) if len(value) == 10 else None
+        moment = dt.datetime.combine(day, dt.time.max) if day else parse_datetime(value)
+    except ValueError:  # well formed, but no such day or time
+        moment = None
     if moment is None:
-        day = parse_date(value)
-        if day is None:
-            raise CommandError(f"--as-of: {value!r} is not a date (YYYY-MM-DD) or a datetime")
-        moment = dt.datetime.combine(day, dt.time.max)
+        raise CommandError(f"--as-of: {value!r} is not a date (YYYY-MM-DD) or a datetime")
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
     return moment
