@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import Counter
 
 import psycopg2
 import pytest
@@ -11,9 +13,12 @@ from django.utils import timezone
 
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.models import LedgerEntry
-from penalties.models import Restriction, Violation, ViolationType
+from creditledger.ledger.services import ADVISORY_LOCK_KEY
+from creditledger.ledger.verify import verify_ledger
+from penalties.models import Restriction, ScoreHistory, Violation, ViolationType
 from penalties.services import trader_reassess, violation_confirm, violation_record
-from penalties.tasks import reassess_trader, sweep_reassessments
+from penalties.services.reassessment import reassess_all
+from penalties.tasks import nightly_reassess, reassess_trader, sweep_reassessments
 from tests import factories
 from tests.worker import wait_for
 from traders.models import Trader
@@ -119,3 +124,89 @@ def test_with_the_broker_down_the_sweeper_applies_the_measure_once_the_worker_ru
     wait_for(lambda: _blacklistings(trader).exists(), timeout=60, what="the sweeper")
     assert _blacklistings(trader).count() == 1
     assert not Trader.objects.get(pk=trader.pk).needs_reassessment
+
+
+def _lock_waiters() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' AND datname = %s",
+            [connection.settings_dict["NAME"]],
+        )
+        return cursor.fetchone()[0]
+
+
+def _session():
+    db = connection.settings_dict
+    session = psycopg2.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432
+    )
+    session.autocommit = True
+    return session
+
+
+def test_a_worker_killed_during_a_bulk_run_leaves_whole_batches_and_a_rerun_finishes(workers):
+    """The nightly run is killed while its second batch is written; the first batch stays
+    committed, the second leaves nothing, and a rerun does the rest exactly once."""
+    recorder = factories.UserFactory(username="rec", is_staff=True, is_superuser=True)
+    codes = ("false-advertising", "unlicensed-operation", "counterfeit-large-scale")
+    traders = [factories.TraderFactory() for _ in range(40)]
+    for n, trader in enumerate(traders):
+        violation = violation_record(
+            actor=Actor.for_user(recorder),
+            trader=trader,
+            type=ViolationType.objects.get(code=codes[n % 3]),
+            occurred_on=timezone.localdate(),
+            source="inspection",
+            description="抽查",
+        )
+        Violation.objects.filter(pk=violation.pk).update(status="confirmed", decided_at=timezone.now())
+    Trader.objects.update(needs_reassessment=True)
+
+    first, second = _session(), _session()
+    try:
+        with first.cursor() as cursor:  # holds the ledger: batch 1 waits at its append
+            cursor.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+        worker = workers(
+            "bulk",
+            extra_env={
+                "REASSESS_BATCH": "10",
+                "CELERY_TASK_TIME_LIMIT": "120",
+                "CELERY_VISIBILITY_TIMEOUT": "300",
+            },
+        )
+        nightly_reassess.delay()
+        wait_for(lambda: _lock_waiters() == 1, what="batch 1 at its ledger append")
+        # Queue a second holder behind batch 1, then let batch 1 through: it commits, and
+        # batch 2 finds the ledger held again, its rows written but not committed.
+        taken = threading.Event()
+
+        def take_after_batch_1():
+            with second.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+            taken.set()
+
+        holder = threading.Thread(target=take_after_batch_1)
+        holder.start()
+        wait_for(lambda: _lock_waiters() == 2, what="the second holder in the queue")
+        with first.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+        assert taken.wait(30)
+        wait_for(lambda: _lock_waiters() == 1, what="batch 2 at its ledger append")
+        assert ScoreHistory.objects.count() == 10  # batch 1 only
+        worker.kill9()
+        holder.join()
+    finally:
+        first.close()
+        second.close()  # ends its session: the lock goes with it
+
+    assert ScoreHistory.objects.count() == 10  # nothing of batch 2 survived
+    report = reassess_all()
+    assert (report.candidates, report.changed) == (30, 30)
+    assert ScoreHistory.objects.count() == 40
+    counts = Counter(
+        LedgerEntry.objects.filter(subject_type="restriction").values_list("subject_id", "action")
+    )
+    assert counts and set(counts.values()) == {1}
+    assert {int(s) for s, _ in counts} == set(Restriction.objects.values_list("pk", flat=True))
+    assert reassess_all().changed == 0
+    assert verify_ledger().ok
