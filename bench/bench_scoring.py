@@ -1,19 +1,30 @@
-"""Scoring and measures at scale.
+"""Reassessment at national scale.
 
-1. Full reassessment of every trader (the nightly job's path: one SQL pass finds who
-   moved, decayed scores are rewritten in bulk, grade moves get a full reassessment with
-   measures), on BENCH_TRADERS traders / BENCH_VIOLATIONS violations seeded by seed_demo;
-   first cold (nothing assessed yet), then warm (the next day: mostly decay). Reference:
-   one hand-written SQL statement computing the same scores for every trader.
-2. Time from a violation's confirmation to its measure recorded by a live worker (the two
-   ledger entries' times), median and p99 over BENCH_CONFIRMATIONS confirmations paced
-   like officers' clicks. Reference: the reassessment itself, in process.
+Size: BENCH_SIZE=100k (100,000 traders / 500,000 violations, the default) or 1m
+(1,000,000 / 5,000,000); BENCH_TRADERS / BENCH_VIOLATIONS override. Seeded by seed_demo
+once (its own figures are printed then, against a COPY of the same rows) and kept.
+
+1. `reassess --all` (penalties.services.reassessment.reassess_all), each run in a fresh
+   child process so that its peak RSS is its own: cold (every assessment reset), the next
+   day (mostly decay), and the same moment again (nothing changed). Reference, timed in
+   the same run between the others (median): the SQL scoring statement for every trader
+   (penalties/scoring_sql.py), as CREATE TEMP TABLE AS. The cold run is also set against
+   the statement plus a COPY of as many rows as it wrote (its measures, history rows,
+   ledger entries and trader rows, COPY'd into empty copies of their tables).
+   The figures are kept in $VAR_DIR/bench-scoring-SIZE.json; a run at one size prints
+   how time and peak RSS grew from the other size's last run.
+2. Confirmation → measure recorded by a live worker, median and p99 over
+   BENCH_CONFIRMATIONS (200) confirmations paced like officers' clicks, while a cold bulk
+   run goes on in another process. Reference: the per-trader reassessment in process.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -21,73 +32,74 @@ import sys
 import time
 from pathlib import Path
 
-TRADERS = int(os.environ.get("BENCH_TRADERS", "100000"))
-VIOLATIONS = int(os.environ.get("BENCH_VIOLATIONS", "500000"))
+SIZES = {"100k": (100_000, 500_000), "1m": (1_000_000, 5_000_000)}
+SIZE = os.environ.get("BENCH_SIZE", "100k")
+TRADERS = int(os.environ.get("BENCH_TRADERS", SIZES.get(SIZE, SIZES["100k"])[0]))
+VIOLATIONS = int(os.environ.get("BENCH_VIOLATIONS", SIZES.get(SIZE, SIZES["100k"])[1]))
 CONFIRMATIONS = int(os.environ.get("BENCH_CONFIRMATIONS", "200"))
 PACE_SECONDS = 0.1
 ROOT = Path(__file__).resolve().parent.parent
+VAR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
 
 
 def run():
-    from django.core.management import call_command
-    from django.db import connection
-    from django.utils import timezone
-
-    from penalties.scoring import ScoringRules
-    from penalties.scoring_sql import scores_sql
-    from penalties.selectors import active_policy
-    from penalties.tasks import reassess_due
     from traders.models import Trader
 
-    have = Trader.objects.count()
-    if have < TRADERS:
-        started = time.perf_counter()
-        call_command("seed_demo", traders=TRADERS - have, violations=VIOLATIONS, seed=7, verbosity=0)
-        yield ("seed_demo (not timed below)", time.perf_counter() - started, "s")
-    _reset_assessments()
+    if Trader.objects.count() < TRADERS:
+        yield from _seed()
     traders = Trader.objects.count()
+    yield ("traders", traders, "traders")
 
-    _, rules = active_policy()
-    scoring_rules = ScoringRules(cutoffs=rules.cutoffs, points_by_type=rules.points_overrides)
-    now = timezone.now()
-    sql, params = scores_sql(timezone.localdate(now), rules=scoring_rules)
-    with connection.cursor() as cursor:
-        started = time.perf_counter()
-        cursor.execute(f"CREATE TEMP TABLE bench_scores AS {sql}", params)
-        sql_seconds = time.perf_counter() - started
-        cursor.execute("DROP TABLE bench_scores")
-    sql_rate = traders / sql_seconds
+    statement = []
+    _reset_assessments()
+    statement.append(_statement_seconds())
+    now = dt.datetime.now(dt.UTC)
+    cold = _child(now)
+    statement.append(_statement_seconds())
+    copy_seconds = _copy_written_seconds(cold["written_since"])
+    next_day = _child(now + dt.timedelta(days=1))
+    statement.append(_statement_seconds())
+    unchanged = _child(now + dt.timedelta(days=1, minutes=1))
+    statement.append(_statement_seconds())
+    sql = statistics.median(statement)
 
-    started = time.perf_counter()
-    changed = reassess_due(now)
-    cold = time.perf_counter() - started
-    yield ("full reassessment, cold: traders/s", traders / cold, "traders/s", "one SQL statement", sql_rate)
-    yield ("  traders changed", changed, "traders")
-    yield ("  elapsed", cold, "s")
+    yield ("SQL scoring statement (median of 4)", sql, "s")
+    for name, child in (("cold", cold), ("next day", next_day), ("nothing changed", unchanged)):
+        yield (f"reassess --all, {name}", child["seconds"], "s", "the SQL statement", sql)
+        yield (f"  {name}: traders/s", traders / child["seconds"], "traders/s")
+        yield (f"  {name}: candidates, changed", child["candidates"], f"/ {child['changed']} changed")
+        yield (f"  {name}: peak RSS", child["maxrss_mb"], "MB")
+    yield ("  cold: rows written", cold["written"], "rows")
+    yield ("  COPY of as many rows", copy_seconds, "s")
+    yield ("reassess --all, cold", cold["seconds"], "s", "statement + COPY", sql + copy_seconds)
+    yield from _growth({"sql": sql, "cold": cold, "next_day": next_day, "unchanged": unchanged})
 
-    started = time.perf_counter()
-    changed = reassess_due(now + dt.timedelta(days=1))
-    warm = time.perf_counter() - started
-    yield (
-        "full reassessment, next day: traders/s",
-        traders / warm,
-        "traders/s",
-        "one SQL statement",
-        sql_rate,
-    )
-    yield ("  traders changed", changed, "traders")
+    yield from _confirmation_latency(now)
 
-    yield from _confirmation_latency()
+
+# --- seeding and resetting ----------------------------------------------------------------------
+
+
+def _seed():
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_seed import seed_figures
+
+    yield from seed_figures(TRADERS, VIOLATIONS)
 
 
 def _reset_assessments() -> None:
+    """Every trader back to unassessed and flagged as seed_demo leaves them (those with a
+    confirmed violation); statistics fresh."""
     from django.db import connection
+    from django.db.models import Exists, OuterRef
 
-    from penalties.models import Restriction, ScoreHistory
+    from penalties.models import Restriction, ScoreHistory, Violation
     from traders.models import Trader
 
-    Restriction.objects.all().delete()
-    ScoreHistory.objects.all().delete()
+    with connection.cursor() as cursor:
+        for model in (ScoreHistory, Restriction):
+            cursor.execute(f"TRUNCATE {model._meta.db_table} CASCADE")
+    confirmed = Violation.objects.filter(trader=OuterRef("pk"), status=Violation.Status.CONFIRMED)
     Trader.objects.update(
         score=1000,
         grade="A",
@@ -95,14 +107,118 @@ def _reset_assessments() -> None:
         version=1,
         grade_since=None,
         assessed_at=None,
-        needs_reassessment=False,
+        needs_reassessment=Exists(confirmed),
     )
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")  # fresh statistics after the bulk reset
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE traders_trader")
+        cursor.execute("ANALYZE")
 
 
-def _confirmation_latency():
+def _statement_seconds() -> float:
+    from django.db import connection
+    from django.utils import timezone
+
+    from penalties.scoring_sql import scores_sql
+    from penalties.selectors import active_policy
+    from penalties.services.reassessment import scoring_rules
+
+    sql, params = scores_sql(timezone.localdate(), rules=scoring_rules(active_policy()[1]))
+    with connection.cursor() as cursor:
+        started = time.perf_counter()
+        cursor.execute(f"CREATE TEMP TABLE bench_scores AS {sql}", params)
+        seconds = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_scores")
+    return seconds
+
+
+# --- one bulk run in a child process -----------------------------------------------------------
+
+
+def _child(now: dt.datetime) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "child", now.isoformat()],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child(now_iso: str) -> None:
+    """Run reassess_all as of `now_iso` and print its figures as one JSON line."""
+    import django
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creditledger.settings")
+    django.setup()
+    from creditledger.ledger.models import LedgerEntry
+    from penalties.services.reassessment import reassess_all
+
+    head = LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    started = time.perf_counter()
+    report = reassess_all(now=dt.datetime.fromisoformat(now_iso))
+    seconds = time.perf_counter() - started
+    figures = {
+        "seconds": seconds,
+        "candidates": report.candidates,
+        "changed": report.changed,
+        "written": report.written,
+        "written_since": head,
+        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    print(json.dumps(figures))
+
+
+def _copy_written_seconds(ledger_head: int) -> float:
+    """A COPY of the rows a cold run wrote, into empty copies of their tables (indexes too)."""
+    from django.db import connection
+
+    written = {
+        "penalties_restriction": "SELECT * FROM penalties_restriction",
+        "penalties_scorehistory": "SELECT * FROM penalties_scorehistory",
+        "ledger_ledgerentry": f"SELECT * FROM ledger_ledgerentry WHERE seq > {int(ledger_head)}",
+        "traders_trader": "SELECT * FROM traders_trader WHERE version > 1",
+    }
+    total = 0.0
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        for table, select in written.items():
+            buffer = io.StringIO()
+            raw.copy_expert(f"COPY ({select}) TO STDOUT", buffer)
+            buffer.seek(0)
+            cursor.execute(f"CREATE TEMP TABLE bench_copy (LIKE {table} INCLUDING ALL)")
+            started = time.perf_counter()
+            raw.copy_expert("COPY bench_copy FROM STDIN", buffer)
+            total += time.perf_counter() - started
+            cursor.execute("DROP TABLE bench_copy")
+    return total
+
+
+def _growth(figures: dict):
+    VAR.mkdir(parents=True, exist_ok=True)
+    (VAR / f"bench-scoring-{SIZE}.json").write_text(json.dumps(figures))
+    other = {"1m": "100k", "100k": "1m"}.get(SIZE)
+    path = VAR / f"bench-scoring-{other}.json"
+    if not other or not path.exists():
+        return
+    small, large = (
+        (json.loads(path.read_text()), figures) if SIZE == "1m" else (figures, json.loads(path.read_text()))
+    )
+    for phase in ("cold", "next_day", "unchanged"):
+        yield (f"growth 100k → 1m, {phase}: time", large[phase]["seconds"] / small[phase]["seconds"], "x")
+        yield (
+            f"growth 100k → 1m, {phase}: peak RSS",
+            large[phase]["maxrss_mb"] / small[phase]["maxrss_mb"],
+            "x",
+        )
+    yield ("growth 100k → 1m, SQL statement: time", large["sql"] / small["sql"], "x")
+
+
+# --- a live worker's latency while a bulk run goes on ------------------------------------------
+
+
+def _confirmation_latency(now: dt.datetime):
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
@@ -117,16 +233,15 @@ def _confirmation_latency():
     decider, _ = user_model.objects.get_or_create(username="bench-decider", defaults={"is_superuser": True})
     grave = ViolationType.objects.get(code="counterfeit-large-scale")
     targets = list(
-        Trader.objects.filter(restrictions__isnull=True, violations__isnull=True).order_by("pk")[
+        Trader.objects.filter(restrictions__isnull=True, violations__isnull=True).order_by("-pk")[
             : CONFIRMATIONS + 20
         ]
     )
     if len(targets) < CONFIRMATIONS + 20:
         raise SystemExit("not enough clean traders for the latency bench")
-    # Reference: the reassessment's own cost in process, on traders the worker won't see.
-    inline = []
-    for trader in targets[CONFIRMATIONS:]:
-        violation = violation_record(
+
+    def record(trader):
+        return violation_record(
             actor=Actor.for_user(recorder),
             trader=trader,
             type=grave,
@@ -134,6 +249,11 @@ def _confirmation_latency():
             source="inspection",
             description="bench",
         )
+
+    # Reference: the reassessment's own cost in process, on traders the worker won't see.
+    inline = []
+    for trader in targets[CONFIRMATIONS:]:
+        violation = record(trader)
         Violation.objects.filter(pk=violation.pk).update(
             status="confirmed", decided_by=decider, decided_at=timezone.now()
         )
@@ -141,19 +261,17 @@ def _confirmation_latency():
         trader_reassess(trader=trader)
         inline.append(time.perf_counter() - started)
 
+    _reset_assessments()
+    bulk = subprocess.Popen(
+        [sys.executable, __file__, "child", now.isoformat()], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     worker = _start_worker()
     try:
+        time.sleep(1)
         for trader in targets[:CONFIRMATIONS]:
-            violation = violation_record(
-                actor=Actor.for_user(recorder),
-                trader=trader,
-                type=grave,
-                occurred_on=timezone.localdate(),
-                source="inspection",
-                description="bench",
-            )
-            violation_confirm(actor=Actor.for_user(decider), violation=violation)
+            violation_confirm(actor=Actor.for_user(decider), violation=record(trader))
             time.sleep(PACE_SECONDS)
+        bulk_running = bulk.poll() is None
         codes = [t.uscc for t in targets[:CONFIRMATIONS]]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -168,6 +286,7 @@ def _confirmation_latency():
             time.sleep(0.5)
     finally:
         _stop(worker)
+        bulk.wait()
     confirmed = dict(
         LedgerEntry.objects.filter(trader_uscc__in=codes, action="violation.confirmed").values_list(
             "trader_uscc", "at"
@@ -181,6 +300,7 @@ def _confirmation_latency():
     latencies = sorted((recorded[c] - confirmed[c]).total_seconds() * 1000 for c in codes if c in recorded)
     if len(latencies) < len(codes):
         yield ("measures NOT recorded by the worker", len(codes) - len(latencies), "traders")
+    yield ("bulk run still going after the last confirmation", 1.0 if bulk_running else 0.0, "(1 = yes)")
     reference = statistics.median(inline) * 1000
     yield (
         "confirmation → measure recorded, median",
@@ -200,9 +320,8 @@ def _confirmation_latency():
 
 def _start_worker() -> subprocess.Popen:
     celery = str(Path(sys.executable).parent / "celery")
-    var = Path(os.environ.get("VAR_DIR", ROOT / "var"))
-    var.mkdir(parents=True, exist_ok=True)
-    log = (var / "bench-worker.log").open("ab")
+    VAR.mkdir(parents=True, exist_ok=True)
+    log = (VAR / "bench-worker.log").open("ab")
     process = subprocess.Popen(
         [
             celery,
@@ -234,3 +353,7 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(20)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["child"]:
+    child(sys.argv[2])

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -216,9 +217,17 @@ def worst_active(measures: Iterable[Measure]) -> str:
     return max(active, key=MEASURE_RANK.__getitem__) if active else NORMAL
 
 
-def statement(wanted: Wanted, assessment: scoring.Assessment, version: int, facts: Sequence[Fact]) -> dict:
-    """The statement of reasons the trader is told: rule, policy, violations, score."""
-    deductions = {line.violation_id: scoring.to_decimal(line.deduction) for line in assessment.breakdown}
+def statement(
+    wanted: Wanted,
+    assessment: scoring.Assessment,
+    version: int,
+    facts: Sequence[Fact],
+    deductions: Mapping[int, Any] | None = None,
+) -> dict:
+    """The statement of reasons the trader is told: rule, policy, violations, score.
+    (``deductions``: each violation's deduction for display, when the caller has them.)"""
+    if deductions is None:
+        deductions = _deductions(assessment)
     by_id = {f.id: f for f in facts}
     ids = (
         [line.violation_id for line in assessment.breakdown]
@@ -247,6 +256,10 @@ def statement(wanted: Wanted, assessment: scoring.Assessment, version: int, fact
     }
 
 
+def _deductions(assessment: scoring.Assessment) -> dict[int, Any]:
+    return {line.violation_id: scoring.to_decimal(line.deduction) for line in assessment.breakdown}
+
+
 class _Run:
     """The mutable bookkeeping of one planning run; ``plan`` is the only way in."""
 
@@ -263,6 +276,10 @@ class _Run:
         self.events: list[Event] = []
         self.created: list[Measure] = []
         self.wanted = self._wanted(today)
+
+    @functools.cached_property
+    def deductions(self) -> dict[int, Any]:
+        return _deductions(self.case.assessment)
 
     def _wanted(self, today: dt.date) -> list[Wanted]:
         wanted = rule_triggers(self.case.facts, self.rules, today)
@@ -344,7 +361,7 @@ class _Run:
             rule_code=w.rule_code,
             trigger_key=w.trigger_key,
             policy_version=self.policy.version,
-            reasons=statement(w, self.case.assessment, self.policy.version, self.case.facts),
+            reasons=statement(w, self.case.assessment, self.policy.version, self.case.facts, self.deductions),
             noticed_at=now,
             duration_days=w.duration_days,
         )

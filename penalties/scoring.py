@@ -186,7 +186,16 @@ def repeat_factor(k: int) -> Fraction:
     """min(3, 1 + 0.5·(k − 1)) for k >= 1."""
     if k < 1:
         raise ValueError("k counts the violation itself, so k >= 1")
-    return min(Fraction(MAX_REPEAT_FACTOR), Fraction(k + 1, 2))
+    return _FACTORS[min(k, len(_FACTORS) - 1)]
+
+
+# Reassessing millions of traders makes Fraction arithmetic the cost: the factors are a
+# handful of constants, and each deduction is built as one fraction from integers.
+_ONE = Fraction(1)
+_FACTORS = (
+    None,
+    *(min(Fraction(MAX_REPEAT_FACTOR), Fraction(k + 1, 2)) for k in range(1, 2 * MAX_REPEAT_FACTOR)),
+)
 
 
 def round_half_up(value: Fraction) -> int:
@@ -210,7 +219,9 @@ def grade_for(
 
 def to_decimal(value: Fraction, places: int = 2) -> Decimal:
     """``value`` rounded half up to ``places`` decimals, for display and the ledger."""
-    return Decimal(round_half_up(value * 10**places)).scaleb(-places)
+    # floor(n/d · 10^p + 1/2) in integers: the same number as round_half_up, a lot faster.
+    n, d = value.numerator, value.denominator
+    return Decimal((2 * n * 10**places + d) // (2 * d)).scaleb(-places)
 
 
 def assess(
@@ -230,7 +241,7 @@ def assess(
         for violation, k in zip(existing, _repeat_counts(existing), strict=True)
         if (as_of - violation.occurred_on).days < violation.validity_days
     ]
-    exact = sum((line.deduction for line in lines), Fraction(0))
+    exact = _sum(line.deduction for line in lines)
     score = score_for(exact)
     return Assessment(
         score=score,
@@ -255,11 +266,25 @@ def _repeat_counts(ordered: list[ScoredViolation]) -> list[int]:
     return counts
 
 
+def _sum(fractions: Iterable[Fraction]) -> Fraction:
+    """Σ exactly, adding integers over a common denominator (the validities are few)."""
+    by_denominator: dict[int, int] = defaultdict(int)
+    for f in fractions:
+        by_denominator[f.denominator] += f.numerator
+    common = math.lcm(*by_denominator) if by_denominator else 1
+    return Fraction(sum(n * (common // d) for d, n in by_denominator.items()), common)
+
+
 def _line(violation: ScoredViolation, k: int, as_of: date, rules: ScoringRules) -> Line:
     age = (as_of - violation.occurred_on).days
     points = rules.points_for(violation)
-    w = weight(age, violation.validity_days)
+    validity = violation.validity_days
     factor = repeat_factor(k)
+    if 2 * age < validity:  # full weight: points × factor
+        w, deduction = _ONE, Fraction(points * factor.numerator, factor.denominator)
+    else:  # points × 2(validity − age)/validity × factor, as one fraction
+        w = weight(age, validity)
+        deduction = Fraction(points * 2 * (validity - age) * factor.numerator, validity * factor.denominator)
     return Line(
         violation_id=violation.id,
         points=points,
@@ -267,7 +292,7 @@ def _line(violation: ScoredViolation, k: int, as_of: date, rules: ScoringRules) 
         weight=w,
         repeat=k,
         factor=factor,
-        deduction=points * w * factor,
+        deduction=deduction,
         expires_on=_expiry(violation),
     )
 

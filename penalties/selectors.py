@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -157,7 +157,10 @@ def reassessment_candidates(now: dt.datetime, today: dt.date, rules: ScoringRule
         scores=scores,
     )
     params += [MAX_SCORE, top, Restriction.State.PROPOSED, now, Restriction.State.ACTIVE, now]
-    with connection.cursor() as cursor:
+    # The temporary table outlives the transaction (ON COMMIT PRESERVE ROWS, the default);
+    # the timeout is lifted for this statement only: it scores the whole register.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = 0")
         cursor.execute(f"DROP TABLE IF EXISTS {CANDIDATES}")
         cursor.execute(sql, params)
         total = cursor.rowcount

@@ -18,7 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from creditledger import bulk
@@ -71,7 +72,7 @@ _VIOLATION_COLUMNS = (
     "id",
     "occurred_on",
     "recorded_at",
-    "decided_at",
+    "confirmed_on",
     "type__code",
     "type__name",
     "type__category",
@@ -166,18 +167,49 @@ def _lock(ids: Sequence[int], *, skip_locked: bool) -> list[reconcile.TraderStat
     return _states(rows)
 
 
-def _violations(ids: Sequence[int]) -> dict[int, tuple[list[scoring.ScoredViolation], list[Fact]]]:
-    found: dict[int, tuple[list, list]] = defaultdict(lambda: ([], []))
-    rows = (
+# The confirmation day is computed where the trader is assessed (the site's time zone).
+_VIOLATIONS_SQL = """
+SELECT v.trader_id, v.id, v.occurred_on, v.recorded_at, (v.decided_at AT TIME ZONE %s)::date,
+       t.code, t.name, t.category, t.severity, t.points, t.validity_days
+FROM penalties_violation AS v JOIN penalties_violationtype AS t ON t.id = v.type_id
+WHERE v.trader_id = ANY(%s) AND v.status = %s
+"""
+
+
+def _violation_rows(ids: Sequence[int]) -> Iterable[tuple]:
+    if connection.vendor == "postgresql":
+        # A plain cursor: at national scale the ORM's per-row work is what a batch costs.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _VIOLATIONS_SQL, [timezone.get_current_timezone_name(), list(ids), Violation.Status.CONFIRMED]
+            )
+            return cursor.fetchall()
+    return (
         Violation.objects.filter(trader_id__in=list(ids), status=Violation.Status.CONFIRMED)
+        .annotate(confirmed_on=TruncDate("decided_at", tzinfo=timezone.get_current_timezone()))
         .order_by()
         .values_list(*_VIOLATION_COLUMNS)
     )
-    localdate = timezone.localdate
-    for trader_id, vid, occurred, recorded, decided, code, name, category, severity, points, validity in rows:
+
+
+def _violations(ids: Sequence[int]) -> dict[int, tuple[list[scoring.ScoredViolation], list[Fact]]]:
+    found: dict[int, tuple[list, list]] = defaultdict(lambda: ([], []))
+    for (
+        trader_id,
+        vid,
+        occurred,
+        recorded,
+        confirmed,
+        code,
+        name,
+        category,
+        severity,
+        points,
+        validity,
+    ) in _violation_rows(ids):
         scored, facts = found[trader_id]
         scored.append(scoring.ScoredViolation(vid, occurred, recorded, category, points, validity, code))
-        facts.append(Fact(vid, code, category, severity, occurred, localdate(decided), name))
+        facts.append(Fact(vid, code, category, severity, occurred, confirmed, name))
     return found
 
 
