@@ -132,3 +132,20 @@ def test_the_body_built_before_the_lock_is_the_canonical_body(
     except canonical.CanonicalError:
         return  # refused either way
     assert canonical.entry_parts(**fields).body(seq) == reference
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=500)
+@given(json_values)
+def test_the_fast_encoder_writes_the_reference_bytes(value):
+    try:
+        normalised = canonical.normalise(value)
+    except canonical.CanonicalError:
+        return  # refused text (a lone surrogate, a NUL) never reaches the encoder
+    assert canonical._encode(normalised) == canonical._reference_encode(normalised)
