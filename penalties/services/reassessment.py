@@ -90,19 +90,18 @@ class Run:
     """What a batch needs besides its traders: loaded once per run."""
 
     now: dt.datetime
+    today: dt.date  # now's date where the traders are assessed (the site's time zone)
     policy: reconcile.Policy
     scoring_rules: scoring.ScoringRules
     actor: Actor = REASSESS
 
-    @property
-    def today(self) -> dt.date:
-        return timezone.localdate(self.now)
-
     @classmethod
     def start(cls, now: dt.datetime | None = None, actor: Actor = REASSESS) -> Run:
         policy, rules = active_policy()
+        now = now or timezone.now()
         return cls(
-            now=now or timezone.now(),
+            now=now,
+            today=timezone.localdate(now),
             policy=reconcile.Policy(policy.version, rules),
             scoring_rules=scoring_rules(rules),
             actor=actor,
