@@ -8,14 +8,13 @@ It runs on the caller's connection, so it belongs to the caller's transaction.
 from __future__ import annotations
 
 import datetime as dt
-import io
 from collections.abc import Iterable, Sequence
 
 from django.db import connection
 
 NULL = "\\N"
+BLOCK = 1 << 18  # characters handed to the driver at a time
 # Text format: a backslash starts an escape, tab ends a column, newline ends a row.
-_SPECIAL = ("\\", "\t", "\n", "\r")
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -42,18 +41,28 @@ def value(item) -> str:
     return str(item)  # int, Decimal
 
 
-def line(values: Iterable) -> str:
-    return "\t".join(map(value, values)) + "\n"
+class _Lines:
+    """A file over an iterable of lines, read as it goes: the rows are formatted while the
+    server parses the ones before, and the whole text never sits in memory at once."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
+
+    def read(self, size: int = -1) -> str:
+        block, length = [], 0
+        for item in self._lines:
+            block.append(item)
+            length += len(item)
+            if 0 <= size <= length:
+                break
+        return "".join(block)
 
 
 def copy_lines(table: str, columns: Sequence[str], lines: Iterable[str]) -> None:
-    """COPY the rows (each a `line()`) into `table` on the default connection.
+    """COPY the rows (each tab-separated `value()`s and a newline) into `table` on the default connection.
 
     Database errors arrive as Django's (IntegrityError, DataError), as from execute()."""
-    buffer = io.StringIO()
-    buffer.writelines(lines)
-    buffer.seek(0)
     quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
     sql = f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN"
     with connection.cursor() as cursor, connection.wrap_database_errors:
-        cursor.cursor.copy_expert(sql, buffer, size=1 << 20)
+        cursor.cursor.copy_expert(sql, _Lines(lines), size=BLOCK)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,18 +88,20 @@ def _insert_values(rows: list[LedgerEntry], payload_json: list[str]) -> None:
 
 def _copy(rows: list[LedgerEntry], payload_json: list[str]) -> None:
     """The same rows through COPY: the payload goes in as the very JSON text that was hashed."""
+    pgcopy.copy_lines(LedgerEntry._meta.db_table, _COLUMNS.split(", "), _copy_lines(rows, payload_json))
+
+
+def _copy_lines(rows: list[LedgerEntry], payload_json: list[str]) -> Iterator[str]:
     text = pgcopy.text
     at, stamp = None, ""
-    lines = []
     for r, js in zip(rows, payload_json, strict=True):
         if r.at is not at:  # one time for a whole batch, as a rule
             at, stamp = r.at, r.at.isoformat()
-        lines.append(
+        yield (
             f"{r.seq}\t{stamp}\t{text(r.actor)}\t{text(r.action)}\t{text(r.subject_type)}\t"
             f"{text(r.subject_id)}\t{text(r.trader_uscc)}\t{text(js)}\t\\\\x{r.body.hex()}\t"
             f"{r.prev_hash}\t{r.hash}\n"
         )
-    pgcopy.copy_lines(LedgerEntry._meta.db_table, _COLUMNS.split(", "), lines)
 
 
 def ledger_append_many(*, actor: Actor | str, entries: Iterable[Entry], at=None) -> list[LedgerEntry]:
