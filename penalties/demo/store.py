@@ -1,0 +1,175 @@
+"""Writing drawn rows: one transaction per chunk, rows and their ledger entries together.
+
+On PostgreSQL the ids come from the tables' own sequences, all three in one statement, and
+the rows go in with COPY; elsewhere (SQLite for `make run`) bulk_create returns the ids.
+Either way the ids are known before the ledger entries are built, because the payloads
+name them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from django.db import connection, transaction
+
+from creditledger import pgcopy
+from creditledger.ledger.actors import Actor
+from creditledger.ledger.models import LedgerEntry
+from creditledger.ledger.services import Entry, ledger_append_many
+from penalties.demo.rows import Overturn, ShopRow, TraderRow, ViolationRow
+from penalties.models import Violation
+from penalties.services import violation_payload
+from traders.models import Shop, Trader
+from traders.services import shop_payload, trader_payload
+
+ACTOR = Actor.system("seed_demo")
+BATCH = 2000  # rows per INSERT where bulk_create is used
+
+
+class Table:
+    """One model's table: the columns a row object carries, the model's defaults for the rest.
+
+    Taken from the model, so a field added later is written with its default rather than
+    forgotten (or fails loudly if it has none and may not be null)."""
+
+    def __init__(self, model, row_type: type) -> None:
+        self.model = model
+        fields = model._meta.concrete_fields
+        self.carried = [f for f in fields if hasattr(row_type, f.attname)]
+        self.rest = [f for f in fields if not hasattr(row_type, f.attname)]
+        self.values = operator.attrgetter(*(f.attname for f in self.carried))
+        self.columns = [f.column for f in self.carried] + [f.column for f in self.rest]
+        self._sequence: str | None = None
+
+    def defaults(self, now: dt.datetime) -> dict[str, Any]:
+        """What the model would store in the columns the rows leave out; `now` for auto_now(_add)."""
+        return {f.attname: now if _stamped(f) else f.get_default() for f in self.rest}
+
+    def sequence(self) -> str:
+        if self._sequence is None:
+            table, pk = self.model._meta.db_table, self.model._meta.pk.column
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, pk])
+                self._sequence = cursor.fetchone()[0]
+        return self._sequence
+
+    def copy(self, rows: list, now: dt.datetime) -> None:
+        tail = "".join("\t" + pgcopy.value(v) for v in self.defaults(now).values()) + "\n"
+        values, value = self.values, pgcopy.value
+        lines = ("\t".join(map(value, values(row))) + tail for row in rows)
+        pgcopy.copy_lines(self.model._meta.db_table, self.columns, lines)
+
+    def bulk_create(self, rows: list) -> None:
+        names = [f.attname for f in self.carried]
+        objects = [self.model(**dict(zip(names, self.values(row), strict=True))) for row in rows]
+        with _explicit(self.carried):
+            self.model.objects.bulk_create(objects, batch_size=BATCH)
+        for row, obj in zip(rows, objects, strict=True):
+            row.id = obj.pk
+
+
+TRADERS = Table(Trader, TraderRow)
+SHOPS = Table(Shop, ShopRow)
+VIOLATIONS = Table(Violation, ViolationRow)
+SEEDED = (Trader, Shop, Violation, LedgerEntry)  # the tables a seed fills
+
+
+def _stamped(f) -> bool:
+    return getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+
+
+@contextmanager
+def _explicit(fields):
+    """Let bulk_create store the rows' own times in auto_now_add fields (recorded_at is
+    backdated). Flips the field flags for the duration: seeding runs in its own process (or a test)."""
+    with ExitStack() as stack:
+        for f in fields:
+            if getattr(f, "auto_now_add", False):
+                f.auto_now_add = False
+                stack.callback(setattr, f, "auto_now_add", True)
+        yield
+
+
+def write_chunk(
+    traders: list[TraderRow],
+    shops: list[ShopRow],
+    violations: list[ViolationRow],
+    overturns: list[Overturn],
+    now: dt.datetime,
+) -> int:
+    """Insert the rows and append their ledger entries, in one transaction; the entry count."""
+    tables = ((TRADERS, traders), (SHOPS, shops), (VIOLATIONS, violations))
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            _allocate_ids(tables)
+            for table, rows in tables:
+                table.copy(rows, now)
+        else:
+            for table, rows in tables:
+                table.bulk_create(rows)
+        entries = ledger_entries(traders, shops, violations, overturns)
+        ledger_append_many(actor=ACTOR, entries=entries, at=now)
+    return len(entries)
+
+
+def _allocate_ids(tables) -> None:
+    """Draw every row's id from its table's sequence: one statement for the whole chunk."""
+    arrays = ", ".join("ARRAY(SELECT nextval(%s::regclass) FROM generate_series(1, %s))" for _ in tables)
+    params = [p for table, rows in tables for p in (table.sequence(), len(rows))]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {arrays}", params)
+        allocated = cursor.fetchone()
+    for (_, rows), ids in zip(tables, allocated, strict=True):
+        for row, pk in zip(rows, sorted(ids), strict=True):
+            row.id = pk
+
+
+def ledger_entries(traders, shops, violations, overturns) -> list[Entry]:
+    """The entries the services would have written, in the order they would have."""
+    entries = [Entry("trader.registered", "trader", t.pk, t.uscc, trader_payload(t)) for t in traders]
+    entries += [Entry("shop.registered", "shop", s.pk, s.trader.uscc, shop_payload(s)) for s in shops]
+    decisions = []
+    for v in violations:
+        payload = violation_payload(v)
+        payload["status"] = Violation.Status.PENDING  # as it was when recorded
+        entries.append(Entry("violation.recorded", "violation", v.pk, v.trader.uscc, payload))
+        if v.status != Violation.Status.PENDING:
+            first = v.status if v.status == Violation.Status.REJECTED else Violation.Status.CONFIRMED
+            decisions.append((v.decided_at, 0, v, first, v.decided_by_id, v.decision_note))
+    decisions += [(o.at, 1, o.violation, Violation.Status.OVERTURNED, o.by_id, o.note) for o in overturns]
+    decisions.sort(key=lambda d: (d[0], d[1]))
+    for at, _, v, status, by, note in decisions:
+        entries.append(
+            Entry(f"violation.{status}", "violation", v.pk, v.trader.uscc, _decision(v, status, by, at, note))
+        )
+    return entries
+
+
+def _decision(violation: ViolationRow, status: str, by: int, at: dt.datetime, note: str) -> dict:
+    """The payload penalties.services.violations._decide writes for a decision."""
+    vtype = violation.type
+    return {
+        "violation": violation.pk,
+        "type": vtype.code,
+        "severity": vtype.severity,
+        "points": vtype.points,
+        "occurred_on": violation.occurred_on,
+        "status": status,
+        "decided_by": by,
+        "decided_at": at,
+        "note": note,
+    }
+
+
+def analyze() -> None:
+    """Fresh planner statistics for the seeded tables. Autovacuum would get there in its
+    own time; until then the planner takes millions of rows for a few hundred and picks
+    nested loops that go quadratic."""
+    if connection.vendor != "postgresql":
+        return
+    names = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in SEEDED)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {names}")
