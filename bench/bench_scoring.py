@@ -21,7 +21,6 @@ once (its own figures are printed then, against a COPY of the same rows) and kep
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import os
 import resource
@@ -29,6 +28,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -69,6 +69,7 @@ def run():
         yield (f"  {name}: traders/s", traders / child["seconds"], "traders/s")
         yield (f"  {name}: candidates, changed", child["candidates"], f"/ {child['changed']} changed")
         yield (f"  {name}: peak RSS", child["maxrss_mb"], "MB")
+        yield (f"  {name}: CPU in the Python process", child["cpu_seconds"], "s")
     yield ("  cold: rows written", cold["written"], "rows")
     yield ("  COPY of as many rows", copy_seconds, "s")
     yield ("reassess --all, cold", cold["seconds"], "s", "statement + COPY", sql + copy_seconds)
@@ -156,18 +157,28 @@ def child(now_iso: str) -> None:
     from penalties.services.reassessment import reassess_all
 
     head = LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     report = reassess_all(now=dt.datetime.fromisoformat(now_iso))
     seconds = time.perf_counter() - started
     figures = {
         "seconds": seconds,
+        "cpu_seconds": time.process_time() - cpu,
         "candidates": report.candidates,
         "changed": report.changed,
         "written": report.written,
         "written_since": head,
-        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "maxrss_mb": _peak_mb(),
     }
     print(json.dumps(figures))
+
+
+def _peak_mb() -> float:
+    """This process's own peak RSS (VmHWM): ru_maxrss would carry over the parent's peak
+    through fork and exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _copy_written_seconds(ledger_head: int) -> float:
@@ -184,7 +195,7 @@ def _copy_written_seconds(ledger_head: int) -> float:
     with connection.cursor() as cursor:
         raw = cursor.cursor
         for table, select in written.items():
-            buffer = io.StringIO()
+            buffer = tempfile.TemporaryFile("w+")  # on disk: the rows may be gigabytes
             raw.copy_expert(f"COPY ({select}) TO STDOUT", buffer)
             buffer.seek(0)
             cursor.execute(f"CREATE TEMP TABLE bench_copy (LIKE {table} INCLUDING ALL)")

@@ -353,22 +353,22 @@ class _Run:
 
     def _new(self, w: Wanted) -> Measure:
         now, notice = self.now, self.rules.notice_days[w.measure]
-        m = Measure(
+        at_once = notice == 0 or w.measure in self.expired_now
+        return Measure(
             id=None,
             measure=w.measure,
-            state=PROPOSED,
+            state=ACTIVE if at_once else PROPOSED,
             basis=w.basis,
             rule_code=w.rule_code,
             trigger_key=w.trigger_key,
             policy_version=self.policy.version,
             reasons=statement(w, self.case.assessment, self.policy.version, self.case.facts, self.deductions),
             noticed_at=now,
+            objection_deadline=None if at_once else now + dt.timedelta(days=notice),
             duration_days=w.duration_days,
+            starts_at=now if at_once else None,
+            ends_at=now + dt.timedelta(days=w.duration_days) if at_once and w.duration_days else None,
         )
-        if notice == 0 or w.measure in self.expired_now:
-            ends = now + dt.timedelta(days=w.duration_days) if w.duration_days else None
-            return replace(m, state=ACTIVE, starts_at=now, ends_at=ends)
-        return replace(m, objection_deadline=now + dt.timedelta(days=notice))
 
     def _event(self, action: str, m: Measure) -> None:
         if m.id is None:  # a measure created in this run changes again: keep the record current

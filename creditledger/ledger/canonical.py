@@ -8,6 +8,7 @@ hash = sha256(VERSION_TAG || prev_hash || canonical), hex.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import uuid
@@ -169,7 +170,7 @@ def entry_parts(
 ) -> BodyParts:
     payload = normalise(payload)
     payload_bytes = _encode(payload)
-    head = _encode(normalise({"action": action, "actor": actor, "at": at}))
+    head = _head(action, actor, at)
     subject = _encode(normalise({"type": subject_type, "id": subject_id, "trader": trader_uscc}))
     return BodyParts(
         before_seq=head[:-1] + b',"payload":' + payload_bytes + b',"seq":',
@@ -177,6 +178,12 @@ def entry_parts(
         payload=payload,
         payload_json=payload_bytes.decode("utf-8"),
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _head(action: str, actor: str, at: dt.datetime) -> bytes:
+    # A batch's entries share their actor and time, and a handful of actions.
+    return _encode(normalise({"action": action, "actor": actor, "at": at}))
 
 
 def chain_hash(prev_hash: str, body: bytes) -> str:
