@@ -259,11 +259,6 @@ LEDGER_RETIRED_VERIFIER_KEYS = _typed("LEDGER_RETIRED_VERIFIER_KEYS", env.list, 
 REASSESS_BATCH = _typed("REASSESS_BATCH", env.int, 2000)
 if REASSESS_BATCH < 1:
     raise ImproperlyConfigured("Environment variable REASSESS_BATCH must be at least 1")
-# Batches a bulk run keeps going at once, each on its own connection: one writes and
-# commits while the next is planned.
-REASSESS_THREADS = _typed("REASSESS_THREADS", env.int, 2)
-if REASSESS_THREADS < 1:
-    raise ImproperlyConfigured("Environment variable REASSESS_THREADS must be at least 1")
 
 # --- Celery -----------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")

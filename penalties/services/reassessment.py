@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import queue
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -402,13 +400,6 @@ class Report:
     failed: list[int] = field(default_factory=list)
     finished: bool = True
 
-    def merge(self, other: Report) -> None:
-        self.planned += other.planned
-        self.changed += other.changed
-        self.written += other.written
-        self.skipped += other.skipped
-        self.failed += other.failed
-
     def add(self, batch: Batch) -> None:
         self.planned += batch.planned
         self.changed += batch.changed
@@ -443,7 +434,6 @@ def reassess_all(
     now: dt.datetime | None = None,
     actor: Actor = REASSESS,
     batch_size: int | None = None,
-    threads: int | None = None,
     progress=None,
     stop_at: float | None = None,
 ) -> Report:
@@ -457,82 +447,20 @@ def reassess_all(
     candidates. Past `stop_at` (a ``time.monotonic()`` value) the run stops between two
     batches and says so in ``Report.finished``: a task cut short by its time limit loses
     nothing.
-
-    With `threads` > 1 (``REASSESS_THREADS``) batches run side by side, each thread on its
-    own connection: one batch's writes and commit overlap the next one's planning. Inside
-    a caller's transaction everything stays on the caller's connection.
     """
     run = Run.start(now, actor)
     candidates = reassessment_candidates(run.now, run.today, run.scoring_rules)
     report = Report(candidates=candidates.total)
-    if threads is None:
-        threads = settings.REASSESS_THREADS
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        threads = 1
-    batches = _until(candidates.batches(batch_size or settings.REASSESS_BATCH), stop_at, report)
     skipped: list[int] = []
-    for ids, batch_skipped in _run_batches(batches, run, report, threads):
-        skipped += batch_skipped
+    for ids in candidates.batches(batch_size or settings.REASSESS_BATCH):
+        if stop_at is not None and time.monotonic() >= stop_at:
+            report.finished = False
+            break
+        skipped += reassess_ids(ids, run, report)
         if progress:
             progress(len(ids), candidates.total)
     traders_flag(skipped)
     return report
-
-
-def _until(batches: Iterable[list[int]], stop_at: float | None, report: Report):
-    for ids in batches:
-        if stop_at is not None and time.monotonic() >= stop_at:
-            report.finished = False
-            return
-        yield ids
-
-
-def _run_batches(batches: Iterable[list[int]], run: Run, report: Report, threads: int):
-    """Yield (ids, skipped) for each batch as it is done, in this thread or in `threads`."""
-    if threads <= 1:
-        for ids in batches:
-            yield ids, reassess_ids(ids, run, report)
-        return
-    work: queue.Queue = queue.Queue(maxsize=threads)
-    done: queue.Queue = queue.Queue()
-
-    def worker() -> None:
-        try:
-            while (ids := work.get()) is not None:
-                own = Report()
-                done.put((ids, reassess_ids(ids, run, own), own))
-        except BaseException as exc:  # handed to the feeding thread, which raises it
-            done.put(exc)
-        finally:
-            connection.close()  # this thread's own connection
-
-    pool = [threading.Thread(target=worker, name=f"reassess-{n}", daemon=True) for n in range(threads)]
-    for thread in pool:
-        thread.start()
-    in_flight = 0
-    try:
-        for ids in batches:
-            work.put(ids)
-            in_flight += 1
-            while in_flight >= threads or not done.empty():
-                yield _collect(done.get(), report)
-                in_flight -= 1
-        while in_flight:
-            yield _collect(done.get(), report)
-            in_flight -= 1
-    finally:
-        for _ in pool:
-            work.put(None)
-        for thread in pool:
-            thread.join()
-
-
-def _collect(item, report: Report) -> tuple[list[int], list[int]]:
-    if isinstance(item, BaseException):
-        raise item
-    ids, skipped, own = item
-    report.merge(own)
-    return ids, skipped
 
 
 def traders_flag(ids: Iterable[int]) -> int:
