@@ -56,8 +56,12 @@ def assess_violations(violations: list[Violation], today: dt.date, rules: Policy
         )
         for v in violations
     ]
-    scoring_rules = scoring.ScoringRules(cutoffs=rules.cutoffs, points_by_type=rules.points_overrides)
-    return scoring.assess(scored, today, scoring_rules)
+    return scoring.assess(scored, today, scoring_rules(rules))
+
+
+def scoring_rules(rules: PolicyRules) -> ScoringRules:
+    """What of a policy the score depends on."""
+    return ScoringRules(cutoffs=rules.cutoffs, points_by_type=rules.points_overrides)
 
 
 def due_restriction_trader_ids(now: dt.datetime, limit: int | None = None) -> list[int]:

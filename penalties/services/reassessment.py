@@ -28,8 +28,7 @@ from creditledger.ledger.services import Entry, ledger_append_many
 from penalties import reconcile, scoring
 from penalties.measures import Fact
 from penalties.models import UNLIFTED_STATES, Restriction, ScoreHistory, Violation
-from penalties.policy import PolicyRules
-from penalties.selectors import active_policy, reassessment_candidates
+from penalties.selectors import active_policy, reassessment_candidates, scoring_rules
 from traders.jurisdiction import require_jurisdiction
 from traders.models import Trader
 
@@ -108,10 +107,6 @@ class Run:
         )
 
 
-def scoring_rules(rules: PolicyRules) -> scoring.ScoringRules:
-    return scoring.ScoringRules(cutoffs=rules.cutoffs, points_by_type=rules.points_overrides)
-
-
 @dataclass
 class Outcome:
     """What one trader's reassessment changed (``entries`` empty when nothing did)."""
@@ -134,7 +129,6 @@ class Batch:
     changed: int = 0
     written: int = 0  # rows written, ledger entries included
     skipped: list[int] = field(default_factory=list)
-    plans: dict[int, tuple[reconcile.Case, reconcile.Plan]] = field(default_factory=dict)
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -369,7 +363,7 @@ def trader_reassess(
 
 
 @transaction.atomic
-def traders_reassess(*, ids: Sequence[int], run: Run, keep_plans: bool = False) -> Batch:
+def traders_reassess(*, ids: Sequence[int], run: Run) -> Batch:
     """Reassess a batch of traders in one transaction; those another worker holds are
     skipped (returned in ``skipped``), never waited for."""
     traders = _lock(ids, skip_locked=True)
@@ -383,8 +377,6 @@ def traders_reassess(*, ids: Sequence[int], run: Run, keep_plans: bool = False) 
     batch.written = sum(len(e) for e in entries) + sum(
         1 + len(p.created) + len(p.updated) + (p.history is not None) for _, p in planned if p.changed
     )
-    if keep_plans:
-        batch.plans = {case.trader.id: (case, p) for case, p in planned}
     return batch
 
 
