@@ -1,4 +1,4 @@
-"""The Merkle tree over tiles and its proofs. No database.
+"""The Merkle tree over tiles, its proofs, checkpoints and cosignatures. No database.
 
 The reference side lives in this file and owes nothing to the module: RFC 9162's recursive
 definitions of MTH, PATH and PROOF (§2.1.1, §2.1.3.1, §2.1.4.1) computed from the entries
@@ -13,16 +13,21 @@ import random
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from creditledger.ledger import merkle
+from creditledger.ledger import merkle, signing
 from creditledger.ledger.merkle import (
     EMPTY_ROOT,
+    Checkpoint,
+    CosignatureVerifier,
+    Cosigner,
     MerkleError,
     ProofError,
     Tile,
 )
+from creditledger.ledger.signing import NoteError
 
 # --- Published vectors ----------------------------------------------------------------------
 # The certificate-transparency test tree: eight leaves, the roots of sizes 0..8, and audit and
@@ -100,6 +105,13 @@ SvCd38yNade7xEPY1a/aAc1M3A2AHYVF8lIiUnsH1ao= rKbDipCvhuX1GZ7g5BBe8sA6BbJ7ja/1nk4
 TESSERA_TILE_SHA256 = "93593af14d2cce39867d2e73fe4ca400a38581605c5c4501a03e752d9b51a130"  # tile/0/000.p/15
 TESSERA_BUNDLE_SHA256 = (
     "9ac6a9fc9012f2b4d67ac26041933c119e1505defc5c808ed614c5778c9f1716"  # tile/entries/000.p/15
+)
+TESSERA_SEED = "7KZj9JkBfSNlwnx6dnkVjUPP7BMwvbJZKQr70NIXd6A="  # from LOG_PRIVATE_KEY in build_log.sh
+TESSERA_VKEY = "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx"
+TESSERA_CHECKPOINT_15 = (
+    "example.com/log/testdata\n15\nrKbDipCvhuX1GZ7g5BBe8sA6BbJ7ja/1nk427v383cs=\n\n"
+    "— example.com/log/testdata M9e0luh4jTG+UMBqOUo9/q+yAEvx1ilBEniMvjf1zfcBOhg+CKubMt53MvIt"
+    "/uEWP6zdkdIQzd/fmwlM/dlPWF74ewI=\n"
 )
 
 
@@ -653,6 +665,176 @@ def test_entry_bundles_refuse_what_they_cannot_hold():
         merkle.parse_entry_bundle(b"\x00\x05abc")
     with pytest.raises(MerkleError, match="no entry bundle"):
         merkle.entry_bundle(1, 256)
+
+
+# --- Checkpoints ---------------------------------------------------------------------------------
+
+
+def test_a_checkpoint_body_is_the_go_tlog_tree_note():
+    # golang.org/x/mod/sumdb/tlog, note_test.go TestFormatTree
+    # (golang/mod at fe2ec04f7c3c3aa6fad97631aafcff6e49e2d1db)
+    golden = "go.sum database tree\n123456789012\nTszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40HmuwBb0=\n"
+    checkpoint = Checkpoint("go.sum database tree", 123456789012, merkle.leaf_hash(b"hello world"))
+    assert checkpoint.text() == golden
+    assert Checkpoint.parse(golden) == checkpoint
+
+
+def test_tesseras_signed_checkpoint_opens_and_our_signer_makes_it_byte_for_byte():
+    verifier = signing.Verifier.parse(TESSERA_VKEY)
+    checkpoint = Checkpoint.open(TESSERA_CHECKPOINT_15, verifier)
+    assert checkpoint == Checkpoint("example.com/log/testdata", 15, base64.b64decode(TESSERA_ROOTS[15]))
+    key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(TESSERA_SEED))
+    assert checkpoint.sign(signing.Signer("example.com/log/testdata", key)) == TESSERA_CHECKPOINT_15
+
+
+_LINE = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x2FFF), min_size=1, max_size=30)
+
+
+@given(
+    origin=_LINE,
+    size=st.integers(min_value=0, max_value=2**64 - 1),
+    root=st.binary(min_size=32, max_size=32),
+    extensions=st.lists(_LINE, max_size=3),
+)
+def test_checkpoints_round_trip(origin, size, root, extensions):
+    checkpoint = Checkpoint(origin, size, root, tuple(extensions))
+    assert Checkpoint.parse(checkpoint.text()) == checkpoint
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "log\n007\nTszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40HmuwBb0=\n",  # leading zeroes
+        "log\n+7\nTszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40HmuwBb0=\n",
+        "log\n٣\nTszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40HmuwBb0=\n",  # an Arabic-Indic three
+        "log\n18446744073709551616\nTszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40HmuwBb0=\n",  # 2**64
+        "log\n7\nTszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40HmuwBb1=\n",  # non-canonical base64
+        "log\n7\nTszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40Hmuw\n",  # not 32 bytes
+        "log\n7\nTszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40HmuwBb0=",  # no final newline
+        "log\n7\nTszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40HmuwBb0=\n\n",  # an empty extension line
+        "log\n7\n",
+        "\n7\nTszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40HmuwBb0=\n",  # no origin
+        "log\t1\n7\nTszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40HmuwBb0=\n",  # a control character
+    ],
+)
+def test_it_refuses_checkpoints_that_are_not_canonical(text):
+    with pytest.raises(NoteError):
+        Checkpoint.parse(text)
+
+
+# --- Cosignatures -----------------------------------------------------------------------------------
+
+# c2sp.org/tlog-cosignature (C2SP/C2SP 5ba5ee830903e91240fc6f9f3a7a9293d49e69c9): its example
+# checkpoint, its example cosignature line, and the signed message it shows for that time.
+SPEC_CHECKPOINT = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+SPEC_COSIGNATURE = (
+    "— witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2"
+    "oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n"
+)
+SPEC_MESSAGE = "cosignature/v1\ntime 1679315147\n" + SPEC_CHECKPOINT
+# A witness's vkey, type 0x04: transparency-dev/formats note/note_cosigv1_test.go
+# (0b850f1a7b4a5b70deeacac6535e4b8023809d21), TestCoSigV1NewVerifier.
+REMORA_VKEY = "remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"
+
+
+def _witness(name: str = "witness.test/w1", seed: int = 7) -> Cosigner:
+    return Cosigner(name, Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32))
+
+
+def test_the_signed_message_is_the_specs():
+    assert merkle.cosignature_message(SPEC_CHECKPOINT, 1679315147) == SPEC_MESSAGE.encode()
+
+
+def test_a_cosignature_line_is_laid_out_as_the_specs_example():
+    # key id (4) ‖ big-endian timestamp (8) ‖ signature (64): the example's timestamp is its message's
+    spec_blob = base64.b64decode(SPEC_COSIGNATURE.split()[-1])
+    assert len(spec_blob) == 76 and int.from_bytes(spec_blob[4:12], "big") == 1679315147
+    witness = _witness()
+    line = witness.cosign(SPEC_CHECKPOINT, timestamp=1679315147)
+    name, blob = line.removeprefix("— ").removesuffix("\n").split(" ")
+    raw = base64.b64decode(blob)
+    assert name == witness.name and len(raw) == 76
+    assert raw[:4] == _sha256(witness.name.encode() + b"\n\x04" + witness.verifier.public_bytes)[:4]
+    assert raw[4:12] == (1679315147).to_bytes(8, "big")
+    witness.private_key.public_key().verify(raw[12:], SPEC_MESSAGE.encode())  # plain Ed25519
+
+
+def test_a_known_witness_vkey_parses_and_its_key_id_is_derived_with_type_4():
+    verifier = CosignatureVerifier.parse(REMORA_VKEY)
+    assert verifier.name == "remora.n621.de" and verifier.key_id.hex() == "da77ade7"
+    assert str(verifier) == REMORA_VKEY
+    wrong_id = REMORA_VKEY.replace("da77ade7", "da77ade8")
+    ed25519_type = "remora.n621.de+da77ade7+" + base64.b64encode(b"\x01" + verifier.public_bytes).decode()
+    for vkey in (wrong_id, ed25519_type, "remora.n621.de+da77ade7+BOvN", "no-plus-signs"):
+        with pytest.raises(NoteError):
+            CosignatureVerifier.parse(vkey)
+
+
+def test_a_cosigned_checkpoint_verifies_for_the_log_and_each_witness():
+    log_key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(TESSERA_SEED))
+    log = signing.Signer("example.com/log/testdata", log_key)
+    checkpoint = Checkpoint("example.com/log/testdata", 15, base64.b64decode(TESSERA_ROOTS[15]))
+    w1, w2 = _witness("witness.test/w1", 1), _witness("witness.test/w2", 2)
+    lines = [w1.cosign(checkpoint.text(), timestamp=1_700_000_000), w2.cosign(checkpoint.text(), timestamp=5)]
+    note = merkle.add_signature_lines(checkpoint.sign(log), lines)
+    assert Checkpoint.open(note, log.verifier) == checkpoint
+    assert w1.verifier.verify(note) == 1_700_000_000
+    assert w2.verifier.verify(note) == 5
+    with pytest.raises(NoteError, match="no cosignature"):
+        _witness("witness.test/w3", 3).verifier.verify(note)
+
+
+def test_a_cosignature_does_not_verify_for_another_time_text_or_key():
+    witness, text = _witness(), SPEC_CHECKPOINT
+    name, blob = witness.cosign(text, timestamp=100).removeprefix("— ").split(" ")
+    raw = base64.b64decode(blob)
+    other_time = raw[:4] + (101).to_bytes(8, "big") + raw[12:]
+    other_text = text.replace("20852163", "20852164")
+    cases = [
+        f"{text}\n— {name} {base64.b64encode(other_time).decode()}\n",
+        f"{other_text}\n— {name} {blob}",
+    ]
+    for note in cases:
+        with pytest.raises(NoteError, match="does not verify"):
+            witness.verifier.verify(note)
+    impostor = CosignatureVerifier(witness.name, _witness(seed=8).verifier.public_bytes)
+    with pytest.raises(NoteError, match="no cosignature"):  # another key has another key id
+        impostor.verify(f"{text}\n— {name} {blob}")
+
+
+def test_a_cosignature_is_not_an_ordinary_note_signature_by_the_same_key():
+    witness = _witness()
+    note = f"{SPEC_CHECKPOINT}\n{witness.cosign(SPEC_CHECKPOINT, timestamp=1)}"
+    plain = signing.Verifier(witness.name, witness.verifier.public_bytes)
+    with pytest.raises(NoteError, match="no signature"):
+        plain.open(note)
+
+
+def test_it_refuses_timestamps_outside_uint63_and_text_that_is_not_a_checkpoint():
+    witness = _witness()
+    for timestamp in (-1, 2**63, True):
+        with pytest.raises(NoteError, match="timestamp"):
+            witness.cosign(SPEC_CHECKPOINT, timestamp=timestamp)
+    with pytest.raises(NoteError):
+        witness.cosign("just some text\n", timestamp=1)
+
+
+def test_it_refuses_a_cosignature_timestamped_past_2_to_the_63():
+    witness, late = _witness(), 2**63
+    message = f"cosignature/v1\ntime {late}\n{SPEC_CHECKPOINT}".encode()
+    blob = witness.verifier.key_id + late.to_bytes(8, "big") + witness.private_key.sign(message)
+    note = f"{SPEC_CHECKPOINT}\n— {witness.name} {base64.b64encode(blob).decode()}\n"
+    with pytest.raises(NoteError, match="2\\*\\*63"):
+        witness.verifier.verify(note)
+
+
+def test_signature_lines_must_be_whole_lines():
+    note = f"{SPEC_CHECKPOINT}\n{_witness().cosign(SPEC_CHECKPOINT, timestamp=1)}"
+    line = _witness(seed=9).cosign(SPEC_CHECKPOINT, timestamp=2)
+    assert merkle.add_signature_lines(note, [line]).endswith(line)
+    for bad in (line[:-1], line + line, "\n", "— name not-base64!\n"):
+        with pytest.raises(NoteError):
+            merkle.add_signature_lines(note, [bad])
 
 
 # --- Purity -----------------------------------------------------------------------------------------

@@ -51,8 +51,17 @@ Verifying, with nothing but hashes (proofs.py)
     verify_consistency(old_size=, new_size=, old_root=, new_root=, proof=)    (§2.1.4.2)
         return None or raise ProofError; root_from_inclusion_proof() gives the implied root.
 
+Checkpoints (checkpoint.py) and cosignatures (cosignature.py)
+    Checkpoint(origin, size, root_hash, extensions).text() / Checkpoint.parse(text): the
+    c2sp.org/tlog-checkpoint body. signing.Signer and signing.Verifier sign and open the
+    note: Checkpoint.sign(signer) and Checkpoint.open(note, verifier) are those two calls.
+    Cosigner(name, private_key).cosign(text, timestamp=) -> signature line;
+    CosignatureVerifier(name, public_bytes) (vkey str() / parse()) .verify(note) -> timestamp;
+    cosignature_key_id(), cosignature_message(): c2sp.org/tlog-cosignature, cosignature/v1
+    (signature type 0x04). add_signature_lines() appends cosignatures to a note.
+
 Errors: MerkleError (a ValueError) for bad sizes, indexes, paths or short tiles; ProofError
-(a MerkleError) for proofs that do not verify.
+(a MerkleError) for proofs that do not verify; signing.NoteError for checkpoints and notes.
 
 Why not a library: pymerkle, the maintained Python Merkle tree (RFC 6962 hashing, inclusion
 and consistency proofs), stores leaf hashes only: each subtree hash is recomputed from its
@@ -66,6 +75,14 @@ Transparency's test vectors and to a tiled log published by trillian-tessera.
 
 from __future__ import annotations
 
+from creditledger.ledger.merkle.checkpoint import Checkpoint
+from creditledger.ledger.merkle.cosignature import (
+    CosignatureVerifier,
+    Cosigner,
+    add_signature_lines,
+    cosignature_key_id,
+    cosignature_message,
+)
 from creditledger.ledger.merkle.hashing import EMPTY_ROOT, HASH_SIZE, MerkleError, leaf_hash, node_hash
 from creditledger.ledger.merkle.proofs import (
     ProofError,
@@ -102,12 +119,18 @@ __all__ = [
     "TILE_HEIGHT",
     "TILE_WIDTH",
     "Appended",
+    "Checkpoint",
+    "CosignatureVerifier",
+    "Cosigner",
     "MerkleError",
     "ProofError",
     "Tile",
     "TileReader",
+    "add_signature_lines",
     "append_leaves",
     "consistency_proof",
+    "cosignature_key_id",
+    "cosignature_message",
     "entry_bundle",
     "format_entry_bundle",
     "inclusion_proof",
