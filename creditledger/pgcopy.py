@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from django.db import connection
 
 NULL = "\\N"
-BLOCK = 1 << 18  # characters handed to the driver at a time
+BLOCK = 1 << 20  # characters handed to the driver at a time
 # Text format: a backslash starts an escape, tab ends a column, newline ends a row.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import reset_queries
+from django.db import connection, reset_queries
 from django.utils import timezone
 
 from creditledger import roles
@@ -133,25 +133,32 @@ class _Seeder:
 
     def run(self, n_traders: int, n_violations: int) -> SeedResult:
         started = time.monotonic()
-        done = 0
-        while done < n_traders:
-            want = min(CHUNK, n_traders - done)
-            traders = [self.draw.trader() for _ in range(want)]
-            if self.check_existing:
-                traders = self._drop_existing_codes(traders)
-            # Spread the violations in proportion, so the total is exact whatever was skipped.
-            count = n_violations * (done + len(traders)) // n_traders - n_violations * done // n_traders
-            self._chunk(traders, count)
-            done += len(traders)
-            if settings.DEBUG:
-                reset_queries()  # DEBUG keeps every query in memory otherwise
-            if self.progress:
-                self.progress(self.result, time.monotonic() - started)
+        # A caller's open transaction (a test's) must hold every row: no second connection then.
+        background = connection.vendor == "postgresql" and not connection.in_atomic_block
+        writer = store.Writer() if background else None
+        try:
+            done = 0
+            while done < n_traders:
+                want = min(CHUNK, n_traders - done)
+                traders = [self.draw.trader() for _ in range(want)]
+                if self.check_existing:
+                    traders = self._drop_existing_codes(traders)
+                # Spread the violations in proportion, so the total is exact whatever was skipped.
+                count = n_violations * (done + len(traders)) // n_traders - n_violations * done // n_traders
+                self._chunk(traders, count, writer)
+                done += len(traders)
+                if settings.DEBUG:
+                    reset_queries()  # DEBUG keeps every query in memory otherwise
+                if self.progress:
+                    self.progress(self.result, time.monotonic() - started)
+        finally:
+            if writer:
+                writer.close()
         store.analyze()
         self.result.seconds = time.monotonic() - started
         return self.result
 
-    def _chunk(self, traders: list[TraderRow], n_violations: int) -> None:
+    def _chunk(self, traders: list[TraderRow], n_violations: int, writer: store.Writer | None) -> None:
         draw = self.draw
         shops = [draw.shops(t) for t in traders]
         if self.check_existing:
@@ -164,7 +171,13 @@ class _Seeder:
             if overturn:
                 overturns.append(overturn)
         all_shops = [s for group in shops for s in group]
-        entries = store.write_chunk(traders, all_shops, violations, overturns, timezone.now())
+        chunk = store.Chunk(traders, all_shops, violations, overturns, timezone.now())
+        if writer:
+            prepared = store.prepare(chunk)
+            writer.submit(prepared)
+            entries = len(prepared.entries)
+        else:
+            entries = store.write_chunk(chunk)
         result = self.result
         result.traders += len(traders)
         result.shops += len(all_shops)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
@@ -56,11 +58,11 @@ class Table:
                 self._sequence = cursor.fetchone()[0]
         return self._sequence
 
-    def copy(self, rows: list, now: dt.datetime) -> None:
+    def lines(self, rows: list, now: dt.datetime) -> list[str]:
+        """The rows as COPY text."""
         tail = "".join("\t" + pgcopy.value(v) for v in self.defaults(now).values()) + "\n"
         values, value = self.values, pgcopy.value
-        lines = ("\t".join(map(value, values(row))) + tail for row in rows)
-        pgcopy.copy_lines(self.model._meta.db_table, self.columns, lines)
+        return ["\t".join(map(value, values(row))) + tail for row in rows]
 
     def bulk_create(self, rows: list) -> None:
         names = [f.attname for f in self.carried]
@@ -93,26 +95,86 @@ def _explicit(fields):
         yield
 
 
-def write_chunk(
-    traders: list[TraderRow],
-    shops: list[ShopRow],
-    violations: list[ViolationRow],
-    overturns: list[Overturn],
-    now: dt.datetime,
-) -> int:
-    """Insert the rows and append their ledger entries, in one transaction; the entry count."""
-    tables = ((TRADERS, traders), (SHOPS, shops), (VIOLATIONS, violations))
+@dataclass(eq=False)
+class Chunk:
+    traders: list[TraderRow]
+    shops: list[ShopRow]
+    violations: list[ViolationRow]
+    overturns: list[Overturn]
+    now: dt.datetime  # the rows' registration time and the ledger entries' time
+
+    def tables(self) -> tuple:
+        return ((TRADERS, self.traders), (SHOPS, self.shops), (VIOLATIONS, self.violations))
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A chunk ready for PostgreSQL: ids given, rows as COPY text, ledger entries built."""
+
+    copies: list[tuple[Table, list[str]]]
+    entries: list[Entry]
+    now: dt.datetime
+
+
+def write_chunk(chunk: Chunk) -> int:
+    """Insert the rows and append their ledger entries in one transaction; the entry count."""
+    if connection.vendor == "postgresql":
+        return write(prepare(chunk))
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            _allocate_ids(tables)
-            for table, rows in tables:
-                table.copy(rows, now)
-        else:
-            for table, rows in tables:
-                table.bulk_create(rows)
-        entries = ledger_entries(traders, shops, violations, overturns)
-        ledger_append_many(actor=ACTOR, entries=entries, at=now)
+        for table, rows in chunk.tables():
+            table.bulk_create(rows)
+        entries = ledger_entries(chunk)
+        ledger_append_many(actor=ACTOR, entries=entries, at=chunk.now)
     return len(entries)
+
+
+def prepare(chunk: Chunk) -> Prepared:
+    """Everything but the writing (PostgreSQL). Sequences are not transactional, so this may
+    run outside the transaction that writes, even on another connection."""
+    _allocate_ids(chunk.tables())
+    copies = [(table, table.lines(rows, chunk.now)) for table, rows in chunk.tables()]
+    return Prepared(copies, ledger_entries(chunk), chunk.now)
+
+
+def write(prepared: Prepared) -> int:
+    with transaction.atomic():
+        for table, lines in prepared.copies:
+            pgcopy.copy_lines(table.model._meta.db_table, table.columns, lines)
+        ledger_append_many(actor=ACTOR, entries=prepared.entries, at=prepared.now)
+    return len(prepared.entries)
+
+
+class Writer:
+    """Writes prepared chunks in a thread of its own, in order, one at a time, while the
+    caller draws and prepares the next: Python keeps one core busy and PostgreSQL (parsing,
+    index upkeep, the commit's flush) the other, instead of each waiting for the other.
+
+    The thread has its own connection and so its own transactions: only for a caller that
+    has no transaction open. At most one chunk waits, so memory stays at two chunks."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-writer")
+        self._pending: Future | None = None
+
+    def submit(self, prepared: Prepared) -> None:
+        self.wait()  # a failed write raises here, before more is drawn
+        self._pending = self._pool.submit(write, prepared)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.submit(_close_connection).result()
+            self._pool.shutdown()
+
+
+def _close_connection() -> None:
+    connection.close()  # looked up in the calling thread: the writer's own connection
 
 
 def _allocate_ids(tables) -> None:
@@ -127,8 +189,9 @@ def _allocate_ids(tables) -> None:
             row.id = pk
 
 
-def ledger_entries(traders, shops, violations, overturns) -> list[Entry]:
+def ledger_entries(chunk: Chunk) -> list[Entry]:
     """The entries the services would have written, in the order they would have."""
+    traders, shops, violations, overturns = chunk.traders, chunk.shops, chunk.violations, chunk.overturns
     entries = [Entry("trader.registered", "trader", t.pk, t.uscc, trader_payload(t)) for t in traders]
     entries += [Entry("shop.registered", "shop", s.pk, s.trader.uscc, shop_payload(s)) for s in shops]
     decisions = []
