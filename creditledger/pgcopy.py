@@ -8,6 +8,7 @@ It runs on the caller's connection, so it belongs to the caller's transaction.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 
 from django.db import connection
@@ -38,6 +39,8 @@ def value(item) -> str:
         return "\\\\x" + bytes(item).hex()  # bytea hex input, its backslash escaped for COPY
     if isinstance(item, (dt.datetime, dt.date)):
         return item.isoformat()
+    if isinstance(item, (dict, list)):
+        return text(json.dumps(item, ensure_ascii=False))  # json and jsonb columns
     return str(item)  # int, Decimal
 
 

@@ -35,7 +35,8 @@ class Table:
     """One model's table: the columns a row object carries, the model's defaults for the rest.
 
     Taken from the model, so a field added later is written with its default rather than
-    forgotten (or fails loudly if it has none and may not be null)."""
+    forgotten (or fails loudly if it has none and may not be null). Defaults are taken once
+    a chunk: a field whose default must differ from row to row needs a row attribute."""
 
     def __init__(self, model, row_type: type) -> None:
         self.model = model
