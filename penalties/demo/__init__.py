@@ -153,6 +153,8 @@ class _Seeder:
                     reset_queries()  # DEBUG keeps every query in memory otherwise
                 if self.progress:
                     self.progress(self.result, time.monotonic() - started)
+            if writer:
+                writer.wait()
         finally:
             if writer:
                 writer.close()

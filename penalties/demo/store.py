@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+import threading
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -137,44 +139,101 @@ def prepare(chunk: Chunk) -> Prepared:
     return Prepared(copies, ledger_entries(chunk), chunk.now)
 
 
-def write(prepared: Prepared) -> int:
+def write(prepared: Prepared, turn: Turn | None = None) -> int:
     with transaction.atomic():
         for table, lines in prepared.copies:
             pgcopy.copy_lines(table.model._meta.db_table, table.columns, lines)
+        if turn:
+            turn.wait_for_previous()
         ledger_append_many(actor=ACTOR, entries=prepared.entries, at=prepared.now)
+        if turn:
+            turn.appended()
     return len(prepared.entries)
 
 
-class Writer:
-    """Writes prepared chunks in a thread of its own, in order, one at a time, while the
-    caller draws and prepares the next: Python keeps one core busy and PostgreSQL (parsing,
-    index upkeep, the commit's flush) the other, instead of each waiting for the other.
+class Turn:
+    """A chunk's place in the ledger: chunks written side by side still append in the order
+    they were drawn. Each waits until the one before it has appended; that one's commit
+    follows, and until then the ledger lock holds this one back. So the entries come in
+    order and their times never run backwards."""
 
-    The thread has its own connection and so its own transactions: only for a caller that
-    has no transaction open. At most one chunk waits, so memory stays at two chunks."""
+    def __init__(self, previous: Turn | None) -> None:
+        self.previous = previous
+        self._done = threading.Event()
+        self._failed = False
+
+    def wait_for_previous(self) -> None:
+        if self.previous is not None:
+            self.previous._done.wait()
+            if self.previous._failed:
+                raise RuntimeError("an earlier chunk failed to write, so this one is not written either")
+
+    def appended(self) -> None:
+        self._done.set()
+
+    def failed(self) -> None:
+        self._failed = True
+        self._done.set()
+
+
+class Writer:
+    """Writes prepared chunks in threads of their own while the caller draws and prepares
+    the next ones. Two writers: while one waits for PostgreSQL (COPY, the commit's flush)
+    the other builds its ledger entries' canonical bodies, and the caller draws; Python
+    keeps one core busy and PostgreSQL the other, instead of each waiting for the other.
+
+    The threads have their own connections and so their own transactions: only for a caller
+    that has no transaction open. At most WRITERS chunks are in hand, so memory is bounded."""
+
+    WRITERS = 2
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-writer")
-        self._pending: Future | None = None
+        self._pool = ThreadPoolExecutor(max_workers=self.WRITERS, thread_name_prefix="seed-writer")
+        self._pending: deque[Future] = deque()
+        self._last: Turn | None = None
 
     def submit(self, prepared: Prepared) -> None:
-        self.wait()  # a failed write raises here, before more is drawn
-        self._pending = self._pool.submit(write, prepared)
+        if len(self._pending) >= self.WRITERS:
+            self._pending.popleft().result()  # a failed write raises here, before more is drawn
+        turn = self._last = Turn(self._last)
+        self._pending.append(self._pool.submit(_write_in_turn, prepared, turn))
 
     def wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+        """Until every chunk is written; then the first failure, if any."""
+        errors = self._drain()
+        if errors:
+            raise errors[0]
 
     def close(self) -> None:
-        try:
-            self.wait()
-        finally:
-            self._pool.submit(_close_connection).result()
-            self._pool.shutdown()
+        """Let the writes in hand finish (quietly: the caller is done or already failing)
+        and close the threads' connections."""
+        self._drain()
+        # One task per thread (each waits for the others), so every thread closes its own.
+        barrier = threading.Barrier(self.WRITERS)
+        for closing in [self._pool.submit(_close_connection, barrier) for _ in range(self.WRITERS)]:
+            closing.result()
+        self._pool.shutdown()
+
+    def _drain(self) -> list[Exception]:
+        errors = []
+        while self._pending:
+            try:
+                self._pending.popleft().result()
+            except Exception as exc:
+                errors.append(exc)
+        return errors
 
 
-def _close_connection() -> None:
+def _write_in_turn(prepared: Prepared, turn: Turn) -> int:
+    try:
+        return write(prepared, turn)
+    except BaseException:
+        turn.failed()
+        raise
+
+
+def _close_connection(barrier: threading.Barrier) -> None:
+    barrier.wait()
     connection.close()  # looked up in the calling thread: the writer's own connection
 
 
@@ -204,7 +263,7 @@ def ledger_entries(chunk: Chunk) -> list[Entry]:
             first = v.status if v.status == Violation.Status.REJECTED else Violation.Status.CONFIRMED
             decisions.append((v.decided_at, 0, v, first, v.decided_by_id, v.decision_note))
     decisions += [(o.at, 1, o.violation, Violation.Status.OVERTURNED, o.by_id, o.note) for o in overturns]
-    decisions.sort(key=lambda d: (d[0], d[1]))
+    decisions.sort(key=operator.itemgetter(0, 1))  # by time; a decision before its overturn
     for at, _, v, status, by, note in decisions:
         entries.append(
             Entry(f"violation.{status}", "violation", v.pk, v.trader.uscc, _decision(v, status, by, at, note))

@@ -343,17 +343,20 @@ def test_outside_a_transaction_a_writer_thread_writes_the_chunks_in_order(small_
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_failed_write_stops_the_seed_and_keeps_the_chunks_written_before(small_chunks, monkeypatch):
-    written = []
+    calls = []
 
-    def write(prepared):
-        if len(written) == 2:
+    def write(prepared, turn):
+        calls.append(prepared)
+        if len(calls) == 3:
             raise DatabaseError("could not extend file: No space left on device")
-        written.append(prepared)
-        return real_write(prepared)
+        return real_write(prepared, turn)
 
     real_write = store.write
     monkeypatch.setattr(store, "write", write)
     with pytest.raises(DatabaseError, match="No space left"):
         seed_demo(traders=100, violations=300)
-    assert Trader.objects.count() == 20  # two whole chunks, nothing of the third
+    # Two whole chunks; nothing of the third, nor of the one written beside it.
+    assert len(calls) >= 4
+    assert Trader.objects.count() == 20
+    assert LedgerEntry.objects.filter(action="trader.registered").count() == 20
     assert verify_ledger().ok
