@@ -5,10 +5,10 @@ One random.Random(seed) drives every choice (draw.py), so the same seed on an em
 gives the same codes, names, shops and violations. Rows are drawn a chunk of traders at a
 time; each chunk is one transaction that writes its rows (COPY on PostgreSQL, store.py) and
 appends their ledger entries, built with the services' own payload functions, so a demo
-database verifies like a real one. Outside a transaction a writer thread writes one chunk
-while the next is drawn (store.Writer), so Python and PostgreSQL each keep a core busy.
-Nothing is kept from one chunk to the next but counts: memory stays at two chunks however
-many traders are asked for. At the end the seeded tables are ANALYZEd, so the planner
+database verifies like a real one. Outside a transaction writer threads write chunks while
+the next is drawn (store.Writer), so Python and PostgreSQL each keep a core busy; the
+chunks still reach the ledger in the order they were drawn. Nothing is kept from one chunk
+to the next but counts: memory stays at three chunks however many traders are asked for. At the end the seeded tables are ANALYZEd, so the planner
 knows their size before the first query.
 
 Times: violations occur over the last two years, recent ones the most often, and are
