@@ -8,8 +8,9 @@ appends their ledger entries, built with the services' own payload functions, so
 database verifies like a real one. Outside a transaction writer threads write chunks while
 the next is drawn (store.Writer), so Python and PostgreSQL each keep a core busy; the
 chunks still reach the ledger in the order they were drawn. Nothing is kept from one chunk
-to the next but counts: memory stays at three chunks however many traders are asked for. At the end the seeded tables are ANALYZEd, so the planner
-knows their size before the first query.
+to the next but counts: memory stays at three chunks however many traders are asked for.
+At the end the seeded tables are ANALYZEd, so the planner knows their size before the
+first query.
 
 Times: violations occur over the last two years, recent ones the most often, and are
 recorded, decided and overturned after that, never after the seed ran. The ledger entries

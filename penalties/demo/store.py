@@ -257,7 +257,7 @@ def ledger_entries(chunk: Chunk) -> list[Entry]:
     decisions = []
     for v in violations:
         payload = violation_payload(v)
-        payload["status"] = Violation.Status.PENDING  # as it was when recorded
+        payload["status"] = "pending"  # as it was when recorded (a plain str: normalise's fast path)
         entries.append(Entry("violation.recorded", "violation", v.pk, v.trader.uscc, payload))
         if v.status != Violation.Status.PENDING:
             first = v.status if v.status == Violation.Status.REJECTED else Violation.Status.CONFIRMED
