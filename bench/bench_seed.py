@@ -145,7 +145,7 @@ def _copy_table(model, path: Path) -> tuple[float, int]:
             f"SELECT pg_total_relation_size(%s::regclass), min({pk}), max({pk}) FROM {table}", [table]
         )
         size, low, high = cursor.fetchone()
-        _check_disk(path.parent, 1.2 * size + 8 * 2**30, table)  # and room left for others
+        _check_disk(path.parent, 1.05 * size + 6 * 2**30, table)  # a piece, and room for others
         cursor.execute(f"DROP TABLE IF EXISTS {copy}")
         cursor.execute(f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)")
         try:
