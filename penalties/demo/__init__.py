@@ -5,9 +5,12 @@ One random.Random(seed) drives every choice (draw.py), so the same seed on an em
 gives the same codes, names, shops and violations. Rows are drawn a chunk of traders at a
 time; each chunk is one transaction that writes its rows (COPY on PostgreSQL, store.py) and
 appends their ledger entries, built with the services' own payload functions, so a demo
-database verifies like a real one. Nothing is kept from one chunk to the next but counts:
-memory stays flat however many traders are asked for. At the end the seeded tables are
-ANALYZEd, so the planner knows their size before the first query.
+database verifies like a real one. Outside a transaction writer threads write chunks while
+the next is drawn (store.Writer), so Python and PostgreSQL each keep a core busy; the
+chunks still reach the ledger in the order they were drawn. Nothing is kept from one chunk
+to the next but counts: memory stays at three chunks however many traders are asked for.
+At the end the seeded tables are ANALYZEd, so the planner knows their size before the
+first query.
 
 Times: violations occur over the last two years, recent ones the most often, and are
 recorded, decided and overturned after that, never after the seed ran. The ledger entries
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import reset_queries
+from django.db import connection, reset_queries
 from django.utils import timezone
 
 from creditledger import roles
@@ -133,25 +136,34 @@ class _Seeder:
 
     def run(self, n_traders: int, n_violations: int) -> SeedResult:
         started = time.monotonic()
-        done = 0
-        while done < n_traders:
-            want = min(CHUNK, n_traders - done)
-            traders = [self.draw.trader() for _ in range(want)]
-            if self.check_existing:
-                traders = self._drop_existing_codes(traders)
-            # Spread the violations in proportion, so the total is exact whatever was skipped.
-            count = n_violations * (done + len(traders)) // n_traders - n_violations * done // n_traders
-            self._chunk(traders, count)
-            done += len(traders)
-            if settings.DEBUG:
-                reset_queries()  # DEBUG keeps every query in memory otherwise
-            if self.progress:
-                self.progress(self.result, time.monotonic() - started)
+        # A caller's open transaction (a test's) must hold every row: no second connection then.
+        background = connection.vendor == "postgresql" and not connection.in_atomic_block
+        writer = store.Writer() if background else None
+        try:
+            done = 0
+            while done < n_traders:
+                want = min(CHUNK, n_traders - done)
+                traders = [self.draw.trader() for _ in range(want)]
+                if self.check_existing:
+                    traders = self._drop_existing_codes(traders)
+                # Spread the violations in proportion, so the total is exact whatever was skipped.
+                count = n_violations * (done + len(traders)) // n_traders - n_violations * done // n_traders
+                self._chunk(traders, count, writer)
+                done += len(traders)
+                if settings.DEBUG:
+                    reset_queries()  # DEBUG keeps every query in memory otherwise
+                if self.progress:
+                    self.progress(self.result, time.monotonic() - started)
+            if writer:
+                writer.wait()
+        finally:
+            if writer:
+                writer.close()
         store.analyze()
         self.result.seconds = time.monotonic() - started
         return self.result
 
-    def _chunk(self, traders: list[TraderRow], n_violations: int) -> None:
+    def _chunk(self, traders: list[TraderRow], n_violations: int, writer: store.Writer | None) -> None:
         draw = self.draw
         shops = [draw.shops(t) for t in traders]
         if self.check_existing:
@@ -164,7 +176,13 @@ class _Seeder:
             if overturn:
                 overturns.append(overturn)
         all_shops = [s for group in shops for s in group]
-        entries = store.write_chunk(traders, all_shops, violations, overturns, timezone.now())
+        chunk = store.Chunk(traders, all_shops, violations, overturns, timezone.now())
+        if writer:
+            prepared = store.prepare(chunk)
+            writer.submit(prepared)
+            entries = len(prepared.entries)
+        else:
+            entries = store.write_chunk(chunk)
         result = self.result
         result.traders += len(traders)
         result.shops += len(all_shops)

@@ -211,8 +211,12 @@ class Drawer:
         rng, index = self.rng, self.violation_index
         self.violation_index += 1
         vtype = rng.choices(self.catalog.types, cum_weights=self.type_cum)[0]
-        age = int(rng.triangular(0, DAYS, 0))  # recent violations are the most common
-        occurred = self.clock.today - dt.timedelta(days=age)
+        # Days since it was recorded (recent records are the most common), then how long
+        # before that it occurred. Drawn this way round, records spread evenly up to today;
+        # drawing the occurrence first piles the records of the last days onto today.
+        age = int(rng.triangular(0, DAYS, 0))
+        recorded_on = self.clock.today - dt.timedelta(days=age)
+        occurred = recorded_on - dt.timedelta(days=rng.randint(0, min(10, DAYS - age)))
         # The first few of a run cover every status and source, so even a tiny demo shows them.
         source = SOURCES[index] if index < len(SOURCES) else rng.choices(SOURCES, SOURCE_WEIGHTS)[0]
         status = STATUSES[index] if index < len(STATUSES) else self._status(age)
@@ -234,7 +238,7 @@ class Drawer:
             source=source,
             reporting_platform=shop.platform if source == "platform_report" else None,
             recorded_by_id=recorder,
-            recorded_at=self._recorded_at(occurred + dt.timedelta(days=rng.randint(0, min(age, 10)))),
+            recorded_at=self._recorded_at(recorded_on),
             description=self._description(vtype.category),
             goods_value=self._goods_value(vtype.category),
             status=status,
@@ -245,7 +249,7 @@ class Drawer:
         return violation, overturn
 
     def _status(self, age: int) -> str:
-        if age < 30:
+        if age < 30:  # recorded in the last month: many still await a decision
             return self.rng.choices(STATUSES[:3], (55, 35, 10))[0]
         return self.rng.choices(STATUSES, (3, 70, 18, 9))[0]
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
@@ -33,7 +37,8 @@ class Table:
     """One model's table: the columns a row object carries, the model's defaults for the rest.
 
     Taken from the model, so a field added later is written with its default rather than
-    forgotten (or fails loudly if it has none and may not be null)."""
+    forgotten (or fails loudly if it has none and may not be null). Defaults are taken once
+    a chunk: a field whose default must differ from row to row needs a row attribute."""
 
     def __init__(self, model, row_type: type) -> None:
         self.model = model
@@ -56,11 +61,11 @@ class Table:
                 self._sequence = cursor.fetchone()[0]
         return self._sequence
 
-    def copy(self, rows: list, now: dt.datetime) -> None:
+    def lines(self, rows: list, now: dt.datetime) -> list[str]:
+        """The rows as COPY text."""
         tail = "".join("\t" + pgcopy.value(v) for v in self.defaults(now).values()) + "\n"
         values, value = self.values, pgcopy.value
-        lines = ("\t".join(map(value, values(row))) + tail for row in rows)
-        pgcopy.copy_lines(self.model._meta.db_table, self.columns, lines)
+        return ["\t".join(map(value, values(row))) + tail for row in rows]
 
     def bulk_create(self, rows: list) -> None:
         names = [f.attname for f in self.carried]
@@ -93,26 +98,143 @@ def _explicit(fields):
         yield
 
 
-def write_chunk(
-    traders: list[TraderRow],
-    shops: list[ShopRow],
-    violations: list[ViolationRow],
-    overturns: list[Overturn],
-    now: dt.datetime,
-) -> int:
-    """Insert the rows and append their ledger entries, in one transaction; the entry count."""
-    tables = ((TRADERS, traders), (SHOPS, shops), (VIOLATIONS, violations))
+@dataclass(eq=False)
+class Chunk:
+    traders: list[TraderRow]
+    shops: list[ShopRow]
+    violations: list[ViolationRow]
+    overturns: list[Overturn]
+    now: dt.datetime  # the rows' registration time and the ledger entries' time
+
+    def tables(self) -> tuple:
+        return ((TRADERS, self.traders), (SHOPS, self.shops), (VIOLATIONS, self.violations))
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A chunk ready for PostgreSQL: ids given, rows as COPY text, ledger entries built."""
+
+    copies: list[tuple[Table, list[str]]]
+    entries: list[Entry]
+    now: dt.datetime
+
+
+def write_chunk(chunk: Chunk) -> int:
+    """Insert the rows and append their ledger entries in one transaction; the entry count."""
+    if connection.vendor == "postgresql":
+        return write(prepare(chunk))
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            _allocate_ids(tables)
-            for table, rows in tables:
-                table.copy(rows, now)
-        else:
-            for table, rows in tables:
-                table.bulk_create(rows)
-        entries = ledger_entries(traders, shops, violations, overturns)
-        ledger_append_many(actor=ACTOR, entries=entries, at=now)
+        for table, rows in chunk.tables():
+            table.bulk_create(rows)
+        entries = ledger_entries(chunk)
+        ledger_append_many(actor=ACTOR, entries=entries, at=chunk.now)
     return len(entries)
+
+
+def prepare(chunk: Chunk) -> Prepared:
+    """Everything but the writing (PostgreSQL). Sequences are not transactional, so this may
+    run outside the transaction that writes, even on another connection."""
+    _allocate_ids(chunk.tables())
+    copies = [(table, table.lines(rows, chunk.now)) for table, rows in chunk.tables()]
+    return Prepared(copies, ledger_entries(chunk), chunk.now)
+
+
+def write(prepared: Prepared, turn: Turn | None = None) -> int:
+    with transaction.atomic():
+        for table, lines in prepared.copies:
+            pgcopy.copy_lines(table.model._meta.db_table, table.columns, lines)
+        if turn:
+            turn.wait_for_previous()
+        ledger_append_many(actor=ACTOR, entries=prepared.entries, at=prepared.now)
+        if turn:
+            turn.appended()
+    return len(prepared.entries)
+
+
+class Turn:
+    """A chunk's place in the ledger: chunks written side by side still append in the order
+    they were drawn. Each waits until the one before it has appended; that one's commit
+    follows, and until then the ledger lock holds this one back. So the entries come in
+    order and their times never run backwards."""
+
+    def __init__(self, previous: Turn | None) -> None:
+        self.previous = previous
+        self._done = threading.Event()
+        self._failed = False
+
+    def wait_for_previous(self) -> None:
+        if self.previous is not None:
+            self.previous._done.wait()
+            if self.previous._failed:
+                raise RuntimeError("an earlier chunk failed to write, so this one is not written either")
+
+    def appended(self) -> None:
+        self._done.set()
+
+    def failed(self) -> None:
+        self._failed = True
+        self._done.set()
+
+
+class Writer:
+    """Writes prepared chunks in threads of their own while the caller draws and prepares
+    the next ones. Two writers: while one waits for PostgreSQL (COPY, the commit's flush)
+    the other builds its ledger entries' canonical bodies, and the caller draws; Python
+    keeps one core busy and PostgreSQL the other, instead of each waiting for the other.
+
+    The threads have their own connections and so their own transactions: only for a caller
+    that has no transaction open. At most WRITERS chunks are in hand, so memory is bounded."""
+
+    WRITERS = 2
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=self.WRITERS, thread_name_prefix="seed-writer")
+        self._pending: deque[Future] = deque()
+        self._last: Turn | None = None
+
+    def submit(self, prepared: Prepared) -> None:
+        if len(self._pending) >= self.WRITERS:
+            self._pending.popleft().result()  # a failed write raises here, before more is drawn
+        turn = self._last = Turn(self._last)
+        self._pending.append(self._pool.submit(_write_in_turn, prepared, turn))
+
+    def wait(self) -> None:
+        """Until every chunk is written; then the first failure, if any."""
+        errors = self._drain()
+        if errors:
+            raise errors[0]
+
+    def close(self) -> None:
+        """Let the writes in hand finish (quietly: the caller is done or already failing)
+        and close the threads' connections."""
+        self._drain()
+        # One task per thread (each waits for the others), so every thread closes its own.
+        barrier = threading.Barrier(self.WRITERS)
+        for closing in [self._pool.submit(_close_connection, barrier) for _ in range(self.WRITERS)]:
+            closing.result()
+        self._pool.shutdown()
+
+    def _drain(self) -> list[Exception]:
+        errors = []
+        while self._pending:
+            try:
+                self._pending.popleft().result()
+            except Exception as exc:
+                errors.append(exc)
+        return errors
+
+
+def _write_in_turn(prepared: Prepared, turn: Turn) -> int:
+    try:
+        return write(prepared, turn)
+    except BaseException:
+        turn.failed()
+        raise
+
+
+def _close_connection(barrier: threading.Barrier) -> None:
+    barrier.wait()
+    connection.close()  # looked up in the calling thread: the writer's own connection
 
 
 def _allocate_ids(tables) -> None:
@@ -127,20 +249,21 @@ def _allocate_ids(tables) -> None:
             row.id = pk
 
 
-def ledger_entries(traders, shops, violations, overturns) -> list[Entry]:
+def ledger_entries(chunk: Chunk) -> list[Entry]:
     """The entries the services would have written, in the order they would have."""
+    traders, shops, violations, overturns = chunk.traders, chunk.shops, chunk.violations, chunk.overturns
     entries = [Entry("trader.registered", "trader", t.pk, t.uscc, trader_payload(t)) for t in traders]
     entries += [Entry("shop.registered", "shop", s.pk, s.trader.uscc, shop_payload(s)) for s in shops]
     decisions = []
     for v in violations:
         payload = violation_payload(v)
-        payload["status"] = Violation.Status.PENDING  # as it was when recorded
+        payload["status"] = "pending"  # as it was when recorded (a plain str: normalise's fast path)
         entries.append(Entry("violation.recorded", "violation", v.pk, v.trader.uscc, payload))
         if v.status != Violation.Status.PENDING:
             first = v.status if v.status == Violation.Status.REJECTED else Violation.Status.CONFIRMED
             decisions.append((v.decided_at, 0, v, first, v.decided_by_id, v.decision_note))
     decisions += [(o.at, 1, o.violation, Violation.Status.OVERTURNED, o.by_id, o.note) for o in overturns]
-    decisions.sort(key=lambda d: (d[0], d[1]))
+    decisions.sort(key=operator.itemgetter(0, 1))  # by time; a decision before its overturn
     for at, _, v, status, by, note in decisions:
         entries.append(
             Entry(f"violation.{status}", "violation", v.pk, v.trader.uscc, _decision(v, status, by, at, note))

@@ -1,19 +1,24 @@
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections import Counter
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from creditledger.ledger import canonical
 from creditledger.ledger.models import LedgerEntry
 from creditledger.ledger.verify import verify_ledger
+from penalties import dashboard, demo
+from penalties.demo import store
 from penalties.models import HEAVY_SEVERITIES, Violation
 from penalties.services import violation_payload
+from tests import factories
 from traders import uscc
 from traders.models import Platform, Shop, Trader
 from traders.services import shop_payload, trader_payload
@@ -218,3 +223,140 @@ def test_verify_ledger_accepts_a_demo_database(seeded):
     result = verify_ledger()
     assert result.ok, result.summary()
     assert result.last == LedgerEntry.objects.count()
+
+
+# --- dates ------------------------------------------------------------------------------------
+
+
+def local_monday(moment) -> dt.date:
+    day = timezone.localtime(moment).date()
+    return day - dt.timedelta(days=day.weekday())
+
+
+def test_violations_are_recorded_week_after_week_over_two_years():
+    before = timezone.now()
+    seed_demo(traders=200, violations=3000, seed=3)
+    recorded = list(Violation.objects.values_list("recorded_at", flat=True))
+    weeks = Counter(local_monday(at) for at in recorded)
+    first, last = min(weeks), max(weeks)
+    assert (last - first).days >= 100 * 7  # two years, give or take the first weeks' few
+    assert last == local_monday(before)
+    assert len(weeks) >= 95  # of about 105
+    assert max(weeks.values()) < 0.03 * len(recorded)  # no week holds the bulk
+    # The last days get their share, not the records of the whole fortnight before them.
+    ages = Counter((timezone.localdate() - timezone.localtime(at).date()).days for at in recorded)
+    last_days, month = sum(ages[d] for d in range(3)), sum(ages[d] for d in range(28))
+    assert last_days < 1.6 * month * 3 / 28
+    # Nothing dated after the seed ran, and no pile-up on the moment it ran (times are drawn
+    # to the second, so two may meet by chance).
+    decided = [at for at in Violation.objects.values_list("decided_at", flat=True) if at]
+    for times in (recorded, decided):
+        assert max(times) <= timezone.now()
+        assert Counter(times).most_common(1)[0][1] <= 2
+    occurred = Violation.objects.aggregate(first=Min("occurred_on"), last=Max("occurred_on"))
+    assert (timezone.localdate() - occurred["first"]).days <= 730 and occurred["last"] <= timezone.localdate()
+
+
+def test_the_dashboards_weekly_chart_has_work_in_every_week():
+    seed_demo(traders=200, violations=3000, seed=3)
+    data = dashboard.weekly_categories()
+    totals = [data.week_total(week) for week in data.weeks[:-1]]  # the current week has just begun
+    # Recent weeks carry a little more (recent violations are commoner, and more of them are
+    # still pending), but every week has work and none dwarfs the others.
+    assert min(totals) > 0
+    assert max(totals) < 2.5 * min(totals)
+
+
+# --- the database -----------------------------------------------------------------------------
+
+
+def test_it_leaves_fresh_planner_statistics_for_the_seeded_tables(seeded):
+    """ANALYZE ran: the row estimates are the counts, which only it (in this transaction)
+    could have seen; autovacuum cannot see uncommitted rows."""
+    counts = {m._meta.db_table: m.objects.count() for m in (Trader, Shop, Violation, LedgerEntry)}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, reltuples FROM pg_class WHERE relname = ANY(%s)", [list(counts)])
+        estimates = dict(cursor.fetchall())
+    assert estimates == {table: float(count) for table, count in counts.items()}
+
+
+def test_rows_created_after_a_seed_get_ids_of_their_own(seeded):
+    """The seed takes its ids from the tables' sequences, so the next row does too."""
+    trader = factories.TraderFactory()
+    shop = factories.ShopFactory(trader=trader)
+    violation = factories.ViolationFactory(trader=trader, shop=shop)
+    for row, model in ((trader, Trader), (shop, Shop), (violation, Violation)):
+        assert row.pk > model.objects.exclude(pk=row.pk).aggregate(Max("pk"))["pk__max"]
+
+
+class _Vendor:
+    """The default connection, but claiming another vendor: the SQLite code path on PostgreSQL."""
+
+    def __init__(self, vendor: str) -> None:
+        self.vendor = vendor
+
+    def __getattr__(self, name):
+        return getattr(connection, name)
+
+
+def test_the_bulk_create_path_for_sqlite_writes_what_copy_writes(monkeypatch):
+    point = transaction.savepoint()
+    seed_demo(traders=15, violations=60, seed=11)
+    copied = snapshot()
+    transaction.savepoint_rollback(point)
+    monkeypatch.setattr(store, "connection", _Vendor("sqlite"))
+    seed_demo(traders=15, violations=60, seed=11)
+    assert snapshot() == copied
+    assert verify_ledger().ok
+    assert Violation._meta.get_field("recorded_at").auto_now_add  # switched back on
+
+
+# --- outside a transaction: a writer thread -------------------------------------------------
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(demo, "CHUNK", 10)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_outside_a_transaction_a_writer_thread_writes_the_chunks_in_order(small_chunks, monkeypatch):
+    submitted = []
+
+    class Spy(store.Writer):
+        def submit(self, prepared):
+            submitted.append(len(prepared.entries))
+            super().submit(prepared)
+
+    monkeypatch.setattr(store, "Writer", Spy)
+    out = seed_demo(traders=35, violations=150, seed=7)
+    assert len(submitted) == 4
+    assert (Trader.objects.count(), Violation.objects.count()) == (35, 150)
+    assert LedgerEntry.objects.count() == sum(submitted)
+    assert "35 traders" in out
+    # Chunk after chunk: the ledger registers the traders in the order their ids were drawn.
+    registered = LedgerEntry.objects.filter(action="trader.registered").order_by("seq")
+    ids = [int(pk) for pk in registered.values_list("subject_id", flat=True)]
+    assert ids == sorted(ids)
+    assert verify_ledger().ok
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_failed_write_stops_the_seed_and_keeps_the_chunks_written_before(small_chunks, monkeypatch):
+    calls = []
+
+    def write(prepared, turn):
+        calls.append(prepared)
+        if len(calls) == 3:
+            raise DatabaseError("could not extend file: No space left on device")
+        return real_write(prepared, turn)
+
+    real_write = store.write
+    monkeypatch.setattr(store, "write", write)
+    with pytest.raises(DatabaseError, match="No space left"):
+        seed_demo(traders=100, violations=300)
+    # Two whole chunks; nothing of the third, nor of the one written beside it.
+    assert len(calls) >= 4
+    assert Trader.objects.count() == 20
+    assert LedgerEntry.objects.filter(action="trader.registered").count() == 20
+    assert verify_ledger().ok

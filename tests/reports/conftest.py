@@ -25,7 +25,7 @@ def other_auditor(db):
 def seeded(db):
     """Demo traders, shops and violations (penalties.demo.seed), the measures reassessment
     imposes for them, and acknowledgements from some platforms a few hours after the start."""
-    demo.seed(traders=40, violations=220, seed=5)
+    demo.seed(traders=40, violations=220, seed=30)
     now = timezone.now()
     flagged = list(Trader.objects.filter(needs_reassessment=True).order_by("pk"))
     for days_ago in (20, 10):  # proposed measures take effect at their objection deadline
