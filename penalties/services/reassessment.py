@@ -312,13 +312,15 @@ def apply_plans(plans: Sequence[reconcile.Plan], run: Run) -> list[list[Entry]]:
     if cleared:
         Trader.objects.filter(pk__in=cleared).update(needs_reassessment=False)
     created_at = timezone.now()
-    new_rows = [_measure_row(p.trader.id, m, created_at) for p in changed for m in p.created]
-    new_ids = iter(bulk.insert(Restriction, new_rows) if new_rows else ())
+    # Lifts first: a measure continued in the same run (an expiry and its successor of the
+    # same kind) would otherwise meet one-unlifted-per-kind with its predecessor.
     bulk.update(
         Restriction,
         [{"id": m.id, **{f: getattr(m, f) for f in _MEASURE_CHANGES}} for p in changed for m in p.updated],
         _MEASURE_CHANGES,
     )
+    new_rows = [_measure_row(p.trader.id, m, created_at) for p in changed for m in p.created]
+    new_ids = iter(bulk.insert(Restriction, new_rows) if new_rows else ())
     bulk.update(
         Trader,
         [

@@ -341,3 +341,30 @@ def test_malformed_policy_rules_are_a_field_error_not_a_crash(supervisor, rules)
     with pytest.raises(Exception) as info:
         policy_create(actor=Actor.for_user(supervisor), name="坏的", rules=rules)
     assert info.value.code == "invalid_policy"
+
+
+def test_a_measure_that_expires_is_continued_by_the_grade_in_the_same_run(trader, decide, supervisor):
+    """The grade's warning takes over from an expiring manual one without a gap: the lift
+    and the new measure are written in one run (the old one is lifted before the new one is
+    inserted, so one-unlifted-per-kind holds throughout)."""
+    now = timezone.now()
+    manual = restriction_impose(
+        actor=Actor.for_user(supervisor),
+        trader=trader,
+        measure="warning",
+        reason="约谈",
+        duration_days=30,
+        now=now,
+    )
+    decide(trader, "obstructing-inspection", timezone.localdate())
+    decide(trader, "false-advertising", timezone.localdate())  # 840: grade B wants a warning
+    trader_reassess(trader=trader, now=now + DAY)
+    assert set(_held(trader)) == {"warning"} and _held(trader)["warning"].pk == manual.pk
+    later = now + 31 * DAY
+    outcome = trader_reassess(trader=trader, now=later)
+    manual.refresh_from_db()
+    assert (manual.state, manual.lifted_reason) == ("lifted", "expired")
+    successor = _held(trader)["warning"]
+    assert (successor.basis, successor.state, successor.starts_at) == ("score", "active", later)
+    assert _reload(trader).status == "warning"
+    assert [e.action for e in outcome.entries][-2:] == ["restriction.lifted", "restriction.applied"]
