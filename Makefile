@@ -66,6 +66,7 @@ test: export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/14
 test: export CACHE_URL ?= rediscache://127.0.0.1:6379/13
 test: export SECRET_KEY ?= test-only-secret-key-not-for-production-use-0123456789
 test: export DEBUG := 0
+test: export LEDGER_SEALER ?= inline
 test: export SECURE_SSL_REDIRECT := 0
 test: export SESSION_COOKIE_SECURE := 0
 test: export CSRF_COOKIE_SECURE := 0

@@ -252,6 +252,12 @@ LEDGER_CHECKPOINT_SECONDS = _typed("LEDGER_CHECKPOINT_SECONDS", env.int, 300)
 # Verifier keys (name+keyhash+base64, as /ledger/public-key gives `verifier_key`) of signing
 # keys retired by a rotation: checkpoints they signed still verify. Comma-separated.
 LEDGER_RETIRED_VERIFIER_KEYS = _typed("LEDGER_RETIRED_VERIFIER_KEYS", env.list, [])
+# Who gives entries their seq, chain hash and tree position (creditledger/ledger/sealer.py):
+# "process", the sealer (`manage.py ledger_seal`, one per installation, beside the workers),
+# or "inline", each change in its own transaction, one writer at a time (the test suite).
+LEDGER_SEALER = env.str("LEDGER_SEALER", default="process")
+if LEDGER_SEALER not in ("process", "inline"):
+    raise ImproperlyConfigured(f"Environment variable LEDGER_SEALER: {LEDGER_SEALER!r} is not process/inline")
 
 # --- Reassessment -----------------------------------------------------------------------
 # Traders per transaction in the bulk runs (reassess --all, the nightly job, the sweeper):

@@ -65,11 +65,14 @@ def _ledger_trigger(request):
         _set_trigger("DISABLE")
 
 
+LEDGER_TABLES = ("ledger_ledgerentry", "ledger_checkpoint", "ledger_ledgertile")
+
+
 def _set_trigger(mode: str) -> None:
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        for table in ("ledger_ledgerentry", "ledger_checkpoint"):
+        for table in LEDGER_TABLES:
             cursor.execute(f"ALTER TABLE {table} {mode} TRIGGER USER")
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import connections
 from django.db.models import Prefetch, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from creditledger.ledger.models import LedgerEntry
 from creditledger.ledger.selectors import changes_after
@@ -119,6 +121,13 @@ def traders_lookup(*, platform: Platform, codes: list[str], shop_ids: list[str])
 
 def feed(*, after: int, limit: int) -> tuple[list[LedgerEntry], bool]:
     """Status-relevant entries after `after`, and whether more are waiting (one query)."""
-    # The stored bytes and hashes are for verify_ledger; the feed shows none of them.
-    entries = list(changes_after(after, limit + 1).defer("body", "prev_hash", "hash").using(read_db()))
+    # The stored bytes and hashes are for verify_ledger; the feed shows only each entry's
+    # leaf hash, which the database computes (32 bytes an entry, not the body).
+    db = read_db()
+    rows = changes_after(after, limit + 1).using(db)
+    if connections[db].vendor == "postgresql":
+        rows = rows.defer("body", "prev_hash", "hash").annotate(
+            leaf=RawSQL("sha256('\\x00'::bytea || body)", [])
+        )
+    entries = list(rows)
     return entries[:limit], len(entries) > limit

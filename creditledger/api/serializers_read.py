@@ -8,6 +8,7 @@ functions at the end of this module, which give the same JSON faster.
 
 from __future__ import annotations
 
+import base64
 from typing import NamedTuple
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from creditledger.ledger import merkle
 from creditledger.ledger.models import Checkpoint, LedgerEntry
 from penalties.models import Restriction
 from traders.models import Shop, Trader
@@ -208,6 +210,10 @@ class FeedEntrySerializer(serializers.ModelSerializer):
         help_text="True for another platform's shop declaration or acknowledgement: you see that "
         "it happened, not its content."
     )
+    leaf_hash = serializers.SerializerMethodField(
+        help_text="The entry's leaf in the ledger's Merkle tree, SHA-256(0x00 ‖ its stored bytes), base64: "
+        "check it is included under a signed checkpoint with /ledger/proofs/inclusion."
+    )
     payload_redacted = serializers.SerializerMethodField(
         help_text="Payload keys left out because they are the regulator's internal record (which "
         "member of staff decided, the decision's internal note)."
@@ -224,11 +230,15 @@ class FeedEntrySerializer(serializers.ModelSerializer):
             "payload",
             "payload_withheld",
             "payload_redacted",
+            "leaf_hash",
         ]
         read_only_fields = fields
 
     def get_trader(self, entry: LedgerEntry) -> str | None:
         return entry.trader_uscc or None
+
+    def get_leaf_hash(self, entry: LedgerEntry) -> str:
+        return leaf_hash_of(entry)
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_payload(self, entry: LedgerEntry) -> dict:
@@ -292,13 +302,81 @@ class PublicKeySerializer(serializers.Serializer):
 class CheckpointSerializer(serializers.ModelSerializer):
     class Meta:
         model = Checkpoint
-        fields = ["seq", "hash", "at", "origin", "key_id", "note"]
+        fields = ["seq", "kind", "root", "hash", "at", "origin", "key_id", "note"]
         read_only_fields = fields
         extra_kwargs = {
-            "seq": {"help_text": "The ledger's size: entries 1..seq are covered."},
-            "hash": {"help_text": "The hash of entry `seq` (hex), the chain head."},
+            "seq": {"help_text": "The tree size: entries 1..seq are covered."},
+            "kind": {
+                "help_text": "`tree`: the note signs the Merkle root of entries 1..seq (RFC 6962). "
+                "`chain`: signed before the tree existed; the note signs the chain hash of entry seq."
+            },
+            "root": {"help_text": "The Merkle tree root (hex) the note signs; empty for a chain checkpoint."},
+            "hash": {"help_text": "The chain hash of entry `seq` (hex)."},
             "note": {"help_text": "The signed note, byte for byte (C2SP tlog-checkpoint)."},
         }
+
+
+class CheckpointsQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(
+        min_value=0, max_value=BIGINT_MAX, default=0, help_text="Checkpoints of trees larger than this size."
+    )
+    limit = serializers.IntegerField(
+        min_value=1, max_value=1000, default=100, help_text="How many checkpoints at most (1-1000)."
+    )
+
+
+class CheckpointPageSerializer(serializers.Serializer):
+    checkpoints = CheckpointSerializer(many=True)
+    next = serializers.IntegerField(
+        help_text="Pass as `after` next time: the last size returned, or your `after`."
+    )
+    has_more = serializers.BooleanField(help_text="More checkpoints are waiting: ask again at once.")
+
+
+class InclusionQuerySerializer(serializers.Serializer):
+    seq = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX, help_text="The entry (leaf seq - 1).")
+    size = serializers.IntegerField(
+        min_value=1, max_value=BIGINT_MAX, help_text="The tree size, as a checkpoint states it; at least seq."
+    )
+
+    def validate(self, data):
+        if data["size"] < data["seq"]:
+            raise serializers.ValidationError(
+                {"size": f"must be at least seq ({data['seq']}), got {data['size']}"}
+            )
+        return data
+
+
+class InclusionProofSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    leaf_index = serializers.IntegerField(help_text="seq - 1: the leaf's index in the tree.")
+    tree_size = serializers.IntegerField()
+    leaf_hash = serializers.CharField(help_text="SHA-256(0x00 ‖ the entry's stored bytes), base64.")
+    proof = serializers.ListField(
+        child=serializers.CharField(), help_text="The audit path (RFC 9162 §2.1.3), leaf side first, base64."
+    )
+
+
+class ConsistencyQuerySerializer(serializers.Serializer):
+    old = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX, help_text="The older tree size.")
+    new = serializers.IntegerField(
+        min_value=1, max_value=BIGINT_MAX, help_text="The newer tree size; at least old."
+    )
+
+    def validate(self, data):
+        if data["new"] < data["old"]:
+            raise serializers.ValidationError(
+                {"new": f"must be at least old ({data['old']}), got {data['new']}"}
+            )
+        return data
+
+
+class ConsistencyProofSerializer(serializers.Serializer):
+    old = serializers.IntegerField()
+    new = serializers.IntegerField()
+    proof = serializers.ListField(
+        child=serializers.CharField(), help_text="The consistency proof (RFC 9162 §2.1.4), base64."
+    )
 
 
 # --- the hot paths --------------------------------------------------------------------------
@@ -386,4 +464,13 @@ def feed_entry_data(entry: LedgerEntry, platform) -> dict:
         "payload": payload,
         "payload_withheld": withheld,
         "payload_redacted": redacted,
+        "leaf_hash": leaf_hash_of(entry),
     }
+
+
+def leaf_hash_of(entry: LedgerEntry) -> str:
+    """base64 of the entry's leaf hash: computed by the database (selectors.feed) or here."""
+    leaf = getattr(entry, "leaf", None)
+    if leaf is None:
+        leaf = merkle.leaf_hash(bytes(entry.body))
+    return base64.b64encode(bytes(leaf)).decode("ascii")

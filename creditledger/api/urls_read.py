@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from creditledger.api import views_read
+from creditledger.api import views_ledger, views_read
 
 urlpatterns = [
     # Before traders/<uscc>, which would otherwise take "lookup" for a code.
@@ -17,5 +17,12 @@ urlpatterns = [
         "ledger/checkpoints/latest",
         views_read.LatestCheckpointView.as_view(),
         name="ledger-checkpoint-latest",
+    ),
+    path("ledger/checkpoints/", views_ledger.CheckpointListView.as_view(), name="ledger-checkpoints"),
+    path("ledger/proofs/inclusion", views_ledger.InclusionProofView.as_view(), name="ledger-proof-inclusion"),
+    path(
+        "ledger/proofs/consistency",
+        views_ledger.ConsistencyProofView.as_view(),
+        name="ledger-proof-consistency",
     ),
 ]

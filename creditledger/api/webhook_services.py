@@ -19,6 +19,7 @@ from django.utils import timezone
 from creditledger.api import webhooks
 from creditledger.api.models import WebhookAttempt, WebhookCursor, WebhookDelivery
 from creditledger.exceptions import ApplicationError, require_perm
+from creditledger.ledger import merkle
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.models import LedgerEntry
 from creditledger.ledger.services import ledger_append
@@ -182,15 +183,15 @@ def deliveries_enqueue_from_ledger(
     event for every active endpoint of every platform with a shop of the entry's trader.
 
     Idempotent: (endpoint, ledger_seq, event) is unique and repeats are skipped. Only
-    committed entries are seen, and none can appear later below the head read here:
-    appends hold the ledger lock until they commit, so seq follows commit order.
+    sealed entries are seen, and none can appear later below the head read here: the
+    sealer gives seqs in the order its transactions commit (ledger/sealer.py).
     """
     now = now or timezone.now()
     head = LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
     entries = list(
         LedgerEntry.objects.filter(seq__gt=after_seq, seq__lte=head, action__in=webhooks.SOURCE_ACTIONS)
         .order_by("seq")
-        .only("seq", "at", "action", "trader_uscc", "payload")[:limit]
+        .only("seq", "at", "action", "trader_uscc", "payload", "body")[:limit]
     )
     caught_up = len(entries) < limit
     last_seq = max(after_seq, head) if caught_up else entries[-1].seq
@@ -222,7 +223,12 @@ def deliveries_enqueue_from_ledger(
             event=event,
             ledger_seq=entry.seq,
             payload=webhooks.event_payload(
-                event=event, seq=entry.seq, at=entry.at, trader_uscc=entry.trader_uscc, entry=entry.payload
+                event=event,
+                seq=entry.seq,
+                at=entry.at,
+                trader_uscc=entry.trader_uscc,
+                entry=entry.payload,
+                leaf_hash=merkle.leaf_hash(bytes(entry.body)),
             ),
             next_attempt_at=now,
         )

@@ -68,14 +68,18 @@ def event_for(action: str, payload: dict[str, Any]) -> str | None:
     return None
 
 
-def event_payload(*, event: str, seq: int, at: dt.datetime, trader_uscc: str, entry: dict) -> dict:
+def event_payload(
+    *, event: str, seq: int, at: dt.datetime, trader_uscc: str, entry: dict, leaf_hash: bytes
+) -> dict:
     """The Standard Webhooks payload: type, timestamp (when the ledger recorded it), data.
 
     `data.seq` is the ledger seq: receivers order and dedupe by it, and fill gaps from
-    the change feed (GET /api/v1/changes/?after=SEQ).
+    the change feed (GET /api/v1/changes/?after=SEQ). `data.leaf_hash` is the entry's leaf
+    in the ledger's Merkle tree (base64), to check its inclusion under a signed checkpoint.
     """
     fields = _GRADE_FIELDS if event == GRADE_CHANGED else _RESTRICTION_FIELDS
     data: dict[str, Any] = {"seq": seq, "trader": trader_uscc}
+    data["leaf_hash"] = base64.b64encode(leaf_hash).decode("ascii")
     data.update({name: entry.get(name) for name in fields})
     # Where the trader stands after this entry; version orders a trader's changes too.
     data["status"] = entry.get("status")

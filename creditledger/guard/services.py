@@ -12,11 +12,12 @@ from typing import Any
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import transaction
 
 from creditledger.ledger.actors import Actor
-from creditledger.ledger.models import LedgerEntry
-from creditledger.ledger.services import ADVISORY_LOCK_KEY, Entry, ledger_append, ledger_append_many
+from creditledger.ledger.models import LedgerEntry, PendingEntry
+from creditledger.ledger.services import Entry, ledger_append, ledger_append_many
+from creditledger.locks import advisory_xact_lock
 
 # What a client typed goes into an append-only record: keep it bounded and storable.
 USERNAME_MAX = 150
@@ -127,25 +128,27 @@ def _admin_entry(log: LogEntry) -> Entry:
     )
 
 
+ADMIN_LOG_LOCK = "ledger_admin_log"
+
+
 @transaction.atomic
 def admin_log_record(*, log_entries: Iterable[LogEntry]) -> list[LedgerEntry]:
     """Record admin log entries in the ledger, each once.
 
     Called for every LogEntry the admin saves, and again after each admin request for the
     ones it bulk-created (several deletions at once send no post_save). An entry already
-    in the ledger is skipped, under the ledger's lock, so the two paths never double up.
+    in the ledger (or queued for it) is skipped, under a lock of its own, so the two paths never double up.
     """
     logs = sorted({log.pk: log for log in log_entries}.values(), key=lambda log: log.pk)
     if not logs:
         return []
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
-    done = set(
-        LedgerEntry.objects.filter(
-            subject_type="admin_log", subject_id__in=[str(log.pk) for log in logs]
-        ).values_list("subject_id", flat=True)
-    )
+    advisory_xact_lock(ADMIN_LOG_LOCK)
+    ids = [str(log.pk) for log in logs]
+    # Queued for the sealer, or sealed: the queue first, so one the sealer moves between
+    # the two reads is seen in one of them.
+    queued = PendingEntry.objects.filter(subject_type="admin_log", subject_id__in=ids)
+    sealed = LedgerEntry.objects.filter(subject_type="admin_log", subject_id__in=ids)
+    done = {*queued.values_list("subject_id", flat=True), *sealed.values_list("subject_id", flat=True)}
     written: list[LedgerEntry] = []
     by_user: dict[int, list[LogEntry]] = {}
     for log in logs:

@@ -5,6 +5,23 @@ import json
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+# The actions that change what a platform must know about a trader: the change feed
+# carries these and nothing else.
+STATUS_ACTIONS = (
+    "trader.registered",
+    "shop.registered",
+    "violation.confirmed",
+    "violation.overturned",
+    "score.changed",
+    "trader.status_changed",
+    "restriction.proposed",
+    "restriction.applied",
+    "restriction.withdrawn",
+    "restriction.lifted",
+    "restriction.acknowledged",
+    "policy.activated",
+)
+
 
 class LedgerEntry(models.Model):
     """One state change. Append-only: a database trigger refuses UPDATE, DELETE, TRUNCATE.
@@ -35,6 +52,10 @@ class LedgerEntry(models.Model):
             models.Index(fields=["subject_type", "subject_id"], name="ledger_subject_idx"),
             models.Index(fields=["trader_uscc", "seq"], name="ledger_trader_seq_idx"),
             models.Index(fields=["action", "seq"], name="ledger_action_seq_idx"),
+            # The change feed: the status entries after a seq, in seq order.
+            models.Index(
+                fields=["seq"], condition=models.Q(action__in=STATUS_ACTIONS), name="ledger_feed_idx"
+            ),
             models.Index(fields=["actor", "seq"], name="ledger_actor_seq_idx"),
         ]
 
@@ -51,10 +72,22 @@ class LedgerEntry(models.Model):
 
 
 class Checkpoint(models.Model):
-    """A signed statement of the chain head (seq, hash), as a transparency-log note."""
+    """A signed statement of the ledger's first `seq` entries, as a C2SP tlog-checkpoint.
+
+    A tree checkpoint signs the Merkle root of entries 1..seq (`root`, which is what its note
+    states); `hash` is the chain hash of entry `seq` at the time, kept so the chain can be
+    checked against it too. Chain checkpoints were signed before the tree existed: their
+    note states the chain hash, and they stay verifiable as such.
+    """
+
+    class Kind(models.TextChoices):
+        TREE = "tree", _("Merkle tree root")
+        CHAIN = "chain", _("chain head (before the tree)")
 
     seq = models.BigIntegerField(_("sequence number"), unique=True)
     hash = models.CharField(_("hash"), max_length=64)
+    kind = models.CharField(_("kind"), max_length=5, choices=Kind.choices, default=Kind.TREE)
+    root = models.CharField(_("tree root"), max_length=64, blank=True)
     at = models.DateTimeField(_("at"))
     origin = models.CharField(_("origin"), max_length=200)
     key_id = models.CharField(_("key id"), max_length=8)
@@ -68,3 +101,51 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint {self.seq} {self.hash[:12]}"
+
+
+class LedgerTile(models.Model):
+    """One tile of the Merkle tree over the entries (C2SP tlog-tiles, height 8): up to 256
+    hashes of tree level 8·level, 32 bytes each, for leaves from 256·index on (level 0:
+    the leaf hashes). A tile only grows at its end until full; a trigger refuses any other
+    change. See creditledger/ledger/merkle/ for the layout and the proofs read from it."""
+
+    level = models.SmallIntegerField(_("level"))
+    index = models.BigIntegerField(_("index"))
+    hashes = models.BinaryField(_("hashes"))
+
+    class Meta:
+        verbose_name = _("ledger tile")
+        verbose_name_plural = _("ledger tiles")
+        constraints = [models.UniqueConstraint(fields=["level", "index"], name="ledger_tile_position")]
+
+    def __str__(self) -> str:
+        return f"tile {self.level}/{self.index} ({len(self.hashes) // 32})"
+
+
+class PendingEntry(models.Model):
+    """An entry written by a change's own transaction and not yet sealed (given its seq,
+    chain hash and tree position) by the sealer. Nothing that did not commit ever gets
+    here; the sealer moves each committed row to LedgerEntry exactly once.
+
+    `head` and `tail` are the entry's canonical bytes on either side of its seq (see
+    canonical.BodyParts); `payload` is the normalised payload, as the JSON text hashed.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField(_("at"))
+    actor = models.CharField(_("actor"), max_length=100)
+    action = models.CharField(_("action"), max_length=64)
+    subject_type = models.CharField(_("subject type"), max_length=40)
+    subject_id = models.CharField(_("subject id"), max_length=64)
+    trader_uscc = models.CharField(_("unified social credit code"), max_length=18, blank=True)
+    payload = models.JSONField(_("payload"), default=dict)
+    head = models.BinaryField(_("bytes before the seq"))
+    tail = models.BinaryField(_("bytes after the seq"))
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("pending ledger entry")
+        verbose_name_plural = _("pending ledger entries")
+
+    def __str__(self) -> str:
+        return f"queued {self.id} {self.action} {self.subject_type}:{self.subject_id}"

@@ -4,31 +4,27 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from creditledger.ledger.models import Checkpoint, LedgerEntry
+from creditledger.ledger import merkle, sealer
+from creditledger.ledger.models import STATUS_ACTIONS, Checkpoint, LedgerEntry
 
-# The actions that change what a platform must know about a trader: the change feed
-# carries these and nothing else.
-STATUS_ACTIONS = (
-    "trader.registered",
-    "shop.registered",
-    "violation.confirmed",
-    "violation.overturned",
-    "score.changed",
-    "trader.status_changed",
-    "restriction.proposed",
-    "restriction.applied",
-    "restriction.withdrawn",
-    "restriction.lifted",
-    "restriction.acknowledged",
-    "policy.activated",
-)
+__all__ = [
+    "STATUS_ACTIONS",
+    "changes_after",
+    "checkpoints_after",
+    "consistency_proof",
+    "inclusion_proof",
+    "latest_checkpoint",
+    "leaf_hash",
+    "trader_trail",
+    "tree_size",
+]
 
 
 def changes_after(seq: int, limit: int) -> QuerySet[LedgerEntry]:
     """Status-relevant entries after `seq`, oldest first, at most `limit` of them.
 
-    Appends commit in seq order (see services.ADVISORY_LOCK_KEY), so a reader that resumes
-    after the last seq it saw never misses an entry that commits later.
+    Entries are sealed in seq order (see sealer.py), so a reader that resumes after the
+    last seq it saw never misses an entry sealed later.
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
@@ -44,3 +40,30 @@ def trader_trail(uscc: str, limit: int) -> QuerySet[LedgerEntry]:
     if limit < 1:
         raise ValueError("limit must be at least 1")
     return LedgerEntry.objects.filter(trader_uscc=uscc).order_by("-seq")[:limit]
+
+
+def checkpoints_after(size: int, limit: int) -> list[Checkpoint]:
+    """Checkpoints of trees larger than `size`, smallest first: the log's signed history."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    return list(Checkpoint.objects.filter(seq__gt=size).order_by("seq")[:limit])
+
+
+def tree_size() -> int:
+    return sealer.tree_size()
+
+
+def leaf_hash(seq: int) -> bytes | None:
+    """The tree's leaf for entry `seq` (SHA-256(0x00 ‖ body)), None when there is none."""
+    body = LedgerEntry.objects.filter(seq=seq).values_list("body", flat=True).first()
+    return None if body is None else merkle.leaf_hash(bytes(body))
+
+
+def inclusion_proof(*, seq: int, size: int) -> list[bytes]:
+    """The audit path of entry `seq` (leaf seq - 1) in the tree of the first `size` entries."""
+    return merkle.inclusion_proof(index=seq - 1, size=size, read_tiles=sealer.read_tiles)
+
+
+def consistency_proof(*, old: int, new: int) -> list[bytes]:
+    """The proof that the tree of `old` entries is a prefix of the tree of `new` entries."""
+    return merkle.consistency_proof(old_size=old, new_size=new, read_tiles=sealer.read_tiles)

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from psycopg2.extras import execute_values
 
-from creditledger import pgcopy
-from creditledger.ledger import canonical, signing
+from creditledger.ledger import canonical, merkle, sealer, signing
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.models import Checkpoint, LedgerEntry
 
 log = logging.getLogger(__name__)
-
-# pg_advisory_xact_lock key: "ledger" in ASCII. Held until the appending transaction ends,
-# so seq follows commit order and nobody reads seq N+1 before N is visible.
-ADVISORY_LOCK_KEY = 0x6C6564676572
 
 
 @dataclass
@@ -33,82 +27,13 @@ class Entry:
     payload: dict = field(default_factory=dict)
 
 
-def _lock_and_head() -> tuple[int, str]:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
-    # On SQLite the transaction holds the database write lock from BEGIN IMMEDIATE.
-    head = LedgerEntry.objects.order_by("-seq").values_list("seq", "hash").first()
-    return head if head else (0, canonical.GENESIS_HASH)
-
-
-_COLUMNS = "seq, at, actor, action, subject_type, subject_id, trader_uscc, payload, body, prev_hash, hash"
-
-
-# From this many rows on, COPY beats execute_values (its setup costs a round trip).
-COPY_FROM_ROWS = 500
-
-
-def _insert(rows: list[LedgerEntry], payload_json: list[str]) -> None:
-    if connection.vendor != "postgresql":
-        LedgerEntry.objects.bulk_create(rows, batch_size=2000)
-    elif len(rows) >= COPY_FROM_ROWS:
-        _copy(rows, payload_json)
-    else:
-        _insert_values(rows, payload_json)
-
-
-def _insert_values(rows: list[LedgerEntry], payload_json: list[str]) -> None:
-    # execute_values skips the ORM's per-object work, which dominated bulk appends.
-    values = [
-        (
-            r.seq,
-            r.at,
-            r.actor,
-            r.action,
-            r.subject_type,
-            r.subject_id,
-            r.trader_uscc,
-            js,
-            r.body,
-            r.prev_hash,
-            r.hash,
-        )
-        for r, js in zip(rows, payload_json, strict=True)
-    ]
-    with connection.cursor() as cursor:
-        execute_values(
-            cursor.cursor,
-            f"INSERT INTO {LedgerEntry._meta.db_table} ({_COLUMNS}) VALUES %s",
-            values,
-            template="(%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)",
-            page_size=1000,
-        )
-
-
-def _copy(rows: list[LedgerEntry], payload_json: list[str]) -> None:
-    """The same rows through COPY: the payload goes in as the very JSON text that was hashed."""
-    pgcopy.copy_lines(LedgerEntry._meta.db_table, _COLUMNS.split(", "), _copy_lines(rows, payload_json))
-
-
-def _copy_lines(rows: list[LedgerEntry], payload_json: list[str]) -> Iterator[str]:
-    text = pgcopy.text
-    at, stamp = None, ""
-    for r, js in zip(rows, payload_json, strict=True):
-        if r.at is not at:  # one time for a whole batch, as a rule
-            at, stamp = r.at, r.at.isoformat()
-        yield (
-            f"{r.seq}\t{stamp}\t{text(r.actor)}\t{text(r.action)}\t{text(r.subject_type)}\t"
-            f"{text(r.subject_id)}\t{text(r.trader_uscc)}\t{text(js)}\t\\\\x{r.body.hex()}\t"
-            f"{r.prev_hash}\t{r.hash}\n"
-        )
-
-
 def ledger_append_many(*, actor: Actor | str, entries: Iterable[Entry], at=None) -> list[LedgerEntry]:
-    """Append entries in order under one lock. Must run inside the caller's transaction.
+    """Append entries in order. Must run inside the transaction of the change they record.
 
-    Everything that does not depend on the seq (normalising, serialising) happens before
-    the lock is taken, so concurrent writers queue only for the hashing and the insert.
+    They are queued and sealed (seq, chain hash, tree) by the sealer once that transaction
+    commits, so the entries returned have no seq yet; with LEDGER_SEALER=inline they are
+    sealed here, under the ledger lock, and come back with their seq (see sealer.py).
+    Everything that does not depend on the seq (normalising, serialising) happens first.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("ledger appends must run inside the transaction of the change they record")
@@ -129,30 +54,22 @@ def ledger_append_many(*, actor: Actor | str, entries: Iterable[Entry], at=None)
         )
         for entry in entries
     ]
-    seq, prev = _lock_and_head()
-    rows = []
-    for entry, parts in zip(entries, prepared, strict=True):
-        seq += 1
-        body = parts.body(seq)
-        digest = canonical.chain_hash(prev, body)
-        rows.append(
-            LedgerEntry(
-                seq=seq,
-                at=at,
-                actor=actor,
-                action=entry.action,
-                subject_type=entry.subject_type,
-                subject_id=str(entry.subject_id),
-                trader_uscc=entry.trader_uscc,
-                payload=parts.payload,
-                body=body,
-                prev_hash=prev,
-                hash=digest,
-            )
+    items = [
+        sealer.Unsealed(
+            at,
+            actor,
+            entry.action,
+            entry.subject_type,
+            str(entry.subject_id),
+            entry.trader_uscc,
+            parts.payload,
+            parts.payload_json,
+            parts.before_seq,
+            parts.after_seq,
         )
-        prev = digest
-    _insert(rows, [parts.payload_json for parts in prepared])
-    return rows
+        for entry, parts in zip(entries, prepared, strict=True)
+    ]
+    return sealer.seal(items) if sealer.inline() else sealer.enqueue(items)
 
 
 def ledger_append(
@@ -168,28 +85,39 @@ def ledger_append(
     return ledger_append_many(actor=actor, entries=[entry])[0]
 
 
+def sign_tree(size: int, root: bytes) -> tuple[str, str]:
+    """(signed note, key id) of the checkpoint of the tree of `size` entries."""
+    signer = signing.get_signer()
+    note = merkle.Checkpoint(origin=settings.LEDGER_ORIGIN, size=size, root_hash=root).sign(signer)
+    return note, signer.verifier.key_id
+
+
 @transaction.atomic
 def checkpoint_create() -> Checkpoint | None:
-    """Sign the chain head as a checkpoint; None when the head has not moved since the last one.
+    """Sign the tree of the sealed entries as a checkpoint (C2SP tlog-checkpoint: origin,
+    size, Merkle root); None when it has not grown since the last one.
 
-    No ledger lock is needed to read the head: appends hold the advisory lock until they
-    commit, so the highest committed seq always has all smaller ones committed before it.
+    No lock is needed: the sealer writes an entry and its tiles in one transaction, and a
+    tree's size, root and entries never change once committed (tiles only grow). The size
+    is the tree's, which trails the entries only while an older ledger's tree is built.
     Checkpoint.seq is unique, so a concurrent run can at worst lose the race, never duplicate.
     """
-    head = LedgerEntry.objects.order_by("-seq").values_list("seq", "hash").first()
-    if head is None:
+    size = sealer.tree_size()
+    if size == 0:
         return None
-    seq, head_hash = head
     last = Checkpoint.objects.order_by("-seq").values_list("seq", flat=True).first()
-    if last is not None and last > seq:
+    if last is not None and last > size:
         # Entries a checkpoint vouched for are gone: only tampering does that.
-        log.error("ledger head %s is behind checkpoint %s: run verify_ledger", seq, last)
-    if last is not None and last >= seq:
+        log.error("ledger tree size %s is behind checkpoint %s: run verify_ledger", size, last)
+    if last is not None and last >= size:
         return None
-    note, key_id = signing.sign_checkpoint(size=seq, head_hash=head_hash)
+    root = merkle.tree_root(size=size, read_tiles=sealer.read_tiles)
+    note, key_id = sign_tree(size, root)
     checkpoint = Checkpoint(
-        seq=seq,
-        hash=head_hash,
+        seq=size,
+        hash=LedgerEntry.objects.values_list("hash", flat=True).get(seq=size),
+        kind=Checkpoint.Kind.TREE,
+        root=root.hex(),
         at=timezone.now(),
         origin=settings.LEDGER_ORIGIN,
         key_id=key_id,
@@ -198,6 +126,6 @@ def checkpoint_create() -> Checkpoint | None:
     try:
         with transaction.atomic():
             checkpoint.save()
-    except IntegrityError:  # another run signed the same head first
+    except IntegrityError:  # another run signed the same tree first
         return None
     return checkpoint

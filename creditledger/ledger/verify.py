@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from creditledger.ledger import canonical, signing
+from creditledger.ledger import canonical, merkle, sealer, signing
 from creditledger.ledger.models import Checkpoint, LedgerEntry
 
 HASH_MISMATCH = "hash mismatch"
@@ -27,6 +27,7 @@ GAP = "gap"
 BODY_MISMATCH = "column/body mismatch"
 BAD_SIGNATURE = "bad checkpoint signature"
 CHECKPOINT_MISMATCH = "checkpoint mismatch"
+TILE_MISMATCH = "tile mismatch"
 
 BATCH_SIZE = 2000  # rows per query: about 10 MB of Python objects at a time
 _ZERO = dt.timedelta(0)
@@ -80,13 +81,17 @@ class Result:
 
 @dataclass(frozen=True)
 class Claim:
-    """What one checkpoint vouches for: the chain's hash after `seq` entries."""
+    """What one checkpoint vouches for after `seq` entries: the tree's root (a tree
+    checkpoint), the chain's hash (a chain checkpoint, from before the tree), or, for a note
+    kept outside the database, whichever of the two its hash is (`kind` "any")."""
 
     seq: int
-    hash: str
+    hash: str  # the chain hash of entry seq (tree and chain), or the note's hash (any)
     label: str
     fault_kind: str = ""
     fault_detail: str = ""
+    kind: str = "any"
+    root: str = ""  # the signed root (tree)
 
 
 def verify_ledger(
@@ -119,12 +124,15 @@ def _walk(start: int, stop: int, claims: Iterator[Claim], batch_size: int) -> Re
         result.fault = Fault(start - 1, GAP, f"entry {start - 1} is missing, so seq {start} cannot be linked")
         return result
     result.head = prev
+    tree = _Tree(start - 1, batch_size)
     pending = next(claims, None)
     expected = start
     for row in _entries(start, stop, batch_size):
         fault = check_entry(row, expected, prev)
+        if fault is None:
+            fault = tree.add(merkle.leaf_hash(bytes(row[8])))
         while fault is None and pending is not None and pending.seq <= row[0]:
-            fault = _check_claim(pending, row[0], row[10])
+            fault = tree.flush() or _check_claim(pending, row[0], row[10], tree)
             if fault is None:
                 result.checkpoints += 1
             pending = next(claims, None)
@@ -135,6 +143,10 @@ def _walk(start: int, stop: int, claims: Iterator[Claim], batch_size: int) -> Re
             result.first = row[0]
         result.last, result.head, prev = row[0], row[10], row[10]
         expected += 1
+    fault = tree.flush()
+    if fault:
+        result.fault = fault
+        return result
     if pending is not None and pending.fault_kind:
         result.fault = Fault(pending.seq, pending.fault_kind, pending.fault_detail)
     elif pending is not None:
@@ -142,6 +154,57 @@ def _walk(start: int, stop: int, claims: Iterator[Claim], batch_size: int) -> Re
         detail = f"{pending.label} vouches for {pending.seq} entries but the ledger ends at {expected - 1}"
         result.fault = Fault(expected, CHECKPOINT_MISMATCH, detail)
     return result
+
+
+class _Tree:
+    """The Merkle tree of the entries verified so far, rebuilt from their bodies, holding
+    only its right edge (the tiles an append or a root reads). Each tile it computes is held
+    against the stored one, so a stored tree that does not hash the entries is a fault."""
+
+    def __init__(self, size: int, batch_size: int) -> None:
+        edge = merkle.right_edge(size)  # a range that starts later trusts the stored prefix
+        self.size, self.batch_size, self.leaves = size, batch_size, []
+        self.tiles = {t.key: t.hashes_of(data) for t, data in zip(edge, sealer.read_tiles(edge), strict=True)}
+        self.stored_size = sealer.tree_size()
+
+    def add(self, leaf: bytes) -> Fault | None:
+        self.leaves.append(leaf)
+        return self.flush() if len(self.leaves) >= self.batch_size else None
+
+    def flush(self) -> Fault | None:
+        if not self.leaves:
+            return None
+        appended = merkle.append_leaves(size=self.size, leaf_hashes=self.leaves, read_tiles=self._read)
+        fault = self._compare(appended.tiles)
+        self.size, self.leaves = appended.size, []
+        edge = {t.key for t in merkle.right_edge(self.size)}
+        self.tiles = {t.key: data for t, data in appended.tiles if t.key in edge} | {
+            k: v for k, v in self.tiles.items() if k in edge and k not in {t.key for t, _ in appended.tiles}
+        }
+        return fault
+
+    def root(self) -> str:
+        return merkle.tree_root(size=self.size, read_tiles=self._read).hex()
+
+    def _read(self, tiles):
+        return [self.tiles.get(t.key, b"") for t in tiles]
+
+    def _compare(self, computed) -> Fault | None:
+        """The first leaf whose hashes in storage differ from the ones computed (only as far
+        as the stored tree reaches: an older ledger's tree may still be being built)."""
+        stored = sealer.read_tiles([tile for tile, _ in computed])
+        first = None
+        for (tile, data), kept in zip(computed, stored, strict=True):
+            span = merkle.TILE_WIDTH**tile.level  # leaves under one hash of this level
+            reach = min(len(data), max(0, self.stored_size // span - tile.index * merkle.TILE_WIDTH) * 32)
+            if kept[:reach] == data[:reach]:
+                continue
+            i = next(n for n in range(0, reach, 32) if kept[n : n + 32] != data[n : n + 32]) // 32
+            seq = (tile.index * merkle.TILE_WIDTH + i) * span + 1
+            if first is None or seq < first[0]:
+                where = f"stored tile {tile.level}/{tile.index} hash {i}"
+                first = (seq, f"{where} is not the tree of the entries")
+        return Fault(first[0], TILE_MISMATCH, first[1]) if first else None
 
 
 def _by_seq(claim: Claim) -> int:
@@ -266,24 +329,25 @@ def _stored_claims(start: int, stop: int, batch_size: int) -> Iterator[Claim]:
         batch = list(
             Checkpoint.objects.filter(seq__gt=last, seq__lte=stop)
             .order_by("seq")
-            .values_list("seq", "hash", "origin", "note")[:batch_size]
+            .values_list("seq", "hash", "origin", "note", "kind", "root")[:batch_size]
         )
         if not batch:
             return
-        for seq, hash_, origin, note in batch:
-            yield _stored_claim(seq, hash_, origin, note)
+        for seq, hash_, origin, note, kind, root in batch:
+            yield _stored_claim(seq, hash_, origin, note, kind, root)
         last = batch[-1][0]
 
 
-def _stored_claim(seq: int, hash_: str, origin: str, note: str) -> Claim:
+def _stored_claim(seq: int, hash_: str, origin: str, note: str, kind: str, root: str) -> Claim:
     label = f"stored checkpoint {seq}"
     claim = _file_claim(label, note)
     if claim.fault_kind:
         return Claim(seq, hash_, label, claim.fault_kind, claim.fault_detail)
-    if (claim.seq, claim.hash, settings.LEDGER_ORIGIN) != (seq, hash_, origin):
-        detail = f"{label}: its columns ({seq}, {hash_}, {origin}) differ from its signed note"
+    signed = root if kind == Checkpoint.Kind.TREE else hash_
+    if (claim.seq, claim.hash, settings.LEDGER_ORIGIN) != (seq, signed, origin):
+        detail = f"{label}: its columns ({seq}, {signed}, {origin}) differ from its signed note"
         return Claim(seq, hash_, label, CHECKPOINT_MISMATCH, detail)
-    return claim
+    return Claim(seq, hash_, label, kind=kind, root=root)
 
 
 def _file_claim(label: str, note: str) -> Claim:
@@ -307,13 +371,29 @@ def note_size(note: str) -> int | None:
         return None
 
 
-def _check_claim(claim: Claim, seq: int, hash_: str) -> Fault | None:
+def _check_claim(claim: Claim, seq: int, hash_: str, tree: _Tree) -> Fault | None:
     if claim.fault_kind:
         return Fault(claim.seq, claim.fault_kind, claim.fault_detail)
+    if claim.kind == "any":  # a kept note: a tree root, or a chain head from before the tree
+        if claim.hash == hash_ or claim.hash == tree.root():
+            return None
+        return Fault(
+            seq,
+            CHECKPOINT_MISMATCH,
+            f"{claim.label} signed hash {claim.hash} for {seq} entries; the chain now has {hash_} "
+            f"and the tree {tree.root()}",
+        )
     if claim.hash != hash_:
         return Fault(
             seq,
             CHECKPOINT_MISMATCH,
             f"{claim.label} signed hash {claim.hash} for entry {seq}; the chain now has {hash_}",
+        )
+    if claim.kind == Checkpoint.Kind.TREE and claim.root != tree.root():
+        return Fault(
+            seq,
+            CHECKPOINT_MISMATCH,
+            f"{claim.label} signed root {claim.root} for {seq} entries; "
+            f"the entries now hash to {tree.root()}",
         )
     return None

@@ -64,7 +64,8 @@ def ledger_anchor() -> dict:
     if checkpoint is not None:
         anchor["checkpoint"] = {
             "seq": checkpoint.seq,
-            "hash": checkpoint.hash,
+            # What the note signs: the tree's root (the chain head for a pre-tree checkpoint).
+            "hash": checkpoint.root or checkpoint.hash,
             "at": _utc(checkpoint.at),
             "key_id": checkpoint.key_id,
             "note": checkpoint.note,

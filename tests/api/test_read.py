@@ -36,6 +36,7 @@ from penalties.services import (
 )
 from penalties.services.reassessment import reassess_all
 from tests import factories
+from tests.ledger.helpers import mth
 from traders.models import Trader
 from traders.services import shop_register, trader_register
 
@@ -728,11 +729,13 @@ def test_the_latest_checkpoint_verifies_with_the_public_key(client):
     body = client.get("/api/v1/ledger/checkpoints/latest").json()
     head = LedgerEntry.objects.order_by("-seq").first()
     assert (body["seq"], body["hash"]) == (head.seq, head.hash)
+    root = mth([bytes(e.body) for e in LedgerEntry.objects.order_by("seq")]).hex()
+    assert body["root"] == root
 
     key = client.get("/api/v1/ledger/public-key").json()
     verifier = signing.Verifier.parse(key["verifier_key"])
     stated = signing.open_checkpoint(body["note"], verifier)
-    assert (stated.size, stated.hash, stated.origin) == (head.seq, head.hash, key["origin"])
+    assert (stated.size, stated.hash, stated.origin) == (head.seq, root, key["origin"])
 
 
 def test_the_ledger_endpoints_need_a_key_but_no_scope(make_api_client):

@@ -157,6 +157,9 @@ def test_a_grave_violation_gives_the_platform_grade_changed_and_two_proposals(tr
         "as_of": timezone.localdate().isoformat(),
         "status": "normal",
         "version": trader.version,
+        "leaf_hash": base64.b64encode(
+            hashlib.sha256(b"\x00" + bytes(entries[deliveries[0].ledger_seq].body)).digest()
+        ).decode(),
     }
     measures = {}
     for delivery in deliveries[1:]:

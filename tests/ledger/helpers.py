@@ -12,7 +12,7 @@ from django.db import connection, transaction
 
 from creditledger.ledger.services import Entry, ledger_append_many
 
-TABLES = ("ledger_ledgerentry", "ledger_checkpoint")
+TABLES = ("ledger_ledgerentry", "ledger_checkpoint", "ledger_ledgertile")
 
 
 @contextlib.contextmanager
@@ -27,6 +27,18 @@ def trigger_disabled():
         with connection.cursor() as cursor:
             for table in TABLES:
                 cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+
+def mth(bodies: list[bytes]) -> bytes:
+    """RFC 6962 §2.1 MTH over entry bodies, written out from the RFC (not the module)."""
+    import hashlib
+
+    if not bodies:
+        return hashlib.sha256(b"").digest()
+    if len(bodies) == 1:
+        return hashlib.sha256(b"\x00" + bodies[0]).digest()
+    k = 1 << ((len(bodies) - 1).bit_length() - 1)
+    return hashlib.sha256(b"\x01" + mth(bodies[:k]) + mth(bodies[k:])).digest()
 
 
 def tamper(sql: str, params=()) -> None:

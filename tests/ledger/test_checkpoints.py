@@ -4,7 +4,7 @@ import psycopg2
 import pytest
 from django.db import connection
 
-from creditledger.ledger import signing
+from creditledger.ledger import services, signing
 from creditledger.ledger.models import Checkpoint
 from creditledger.ledger.services import checkpoint_create
 from creditledger.ledger.tasks import CHECKPOINT_LOCK, ledger_checkpoint
@@ -35,7 +35,7 @@ def test_the_task_signs_the_head_and_skips_until_it_moves():
     assert ledger_checkpoint() == 5
     assert list(Checkpoint.objects.values_list("seq", flat=True)) == [5, 3]
     checkpoint = Checkpoint.objects.get(seq=5)
-    assert signing.open_checkpoint(checkpoint.note).hash == checkpoint.hash
+    assert signing.open_checkpoint(checkpoint.note).hash == checkpoint.root
 
 
 @pytest.mark.django_db
@@ -59,22 +59,22 @@ def test_the_task_leaves_while_another_run_holds_the_lock():
 def test_a_run_that_loses_the_race_writes_no_second_checkpoint(monkeypatch):
     """Another process commits a checkpoint for the same head while this one signs."""
     append(2)
-    real_sign = signing.sign_checkpoint
+    real_sign = services.sign_tree
 
-    def sign_while_another_commits(**kwargs):
-        note, key_id = real_sign(**kwargs)
+    def sign_while_another_commits(size, root):
+        note, key_id = real_sign(size, root)
         other = other_connection()
         try:
             with other.cursor() as cursor:
                 cursor.execute(
-                    "INSERT INTO ledger_checkpoint (seq, hash, at, origin, key_id, note) "
-                    "VALUES (%s, %s, now(), %s, %s, %s)",
-                    [kwargs["size"], kwargs["head_hash"], "origin", key_id, note],
+                    "INSERT INTO ledger_checkpoint (seq, hash, kind, root, at, origin, key_id, note) "
+                    "VALUES (%s, %s, 'tree', %s, now(), %s, %s, %s)",
+                    [size, "0" * 64, root.hex(), "origin", key_id, note],
                 )
         finally:
             other.close()
         return note, key_id
 
-    monkeypatch.setattr(signing, "sign_checkpoint", sign_while_another_commits)
+    monkeypatch.setattr(services, "sign_tree", sign_while_another_commits)
     assert checkpoint_create() is None
     assert Checkpoint.objects.filter(seq=2).count() == 1

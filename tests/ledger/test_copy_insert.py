@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from creditledger.ledger import services
+from creditledger.ledger import sealer
 from creditledger.ledger.models import LedgerEntry
 from creditledger.ledger.services import Entry, ledger_append_many
 from tests.ledger.helpers import run_verify, sample_entries
@@ -35,22 +35,22 @@ def awkward_entries(count: int) -> list[Entry]:
 
 def append_through(path: str, monkeypatch, entries: list[Entry], at=None) -> None:
     called = []
-    original = getattr(services, path)
-    monkeypatch.setattr(services, path, lambda *args: called.append(path) or original(*args))
+    original = getattr(sealer, path)
+    monkeypatch.setattr(sealer, path, lambda *args: called.append(path) or original(*args))
     with transaction.atomic():
         ledger_append_many(actor="user:back\\slash\tactor", entries=entries, at=at)
     assert called == [path]
 
 
 def test_a_big_batch_is_stored_exactly_as_the_insert_path_stores_it(monkeypatch):
-    count, at = services.COPY_FROM_ROWS, timezone.now()
+    count, at = sealer.COPY_FROM_ROWS, timezone.now()
     point = transaction.savepoint()
-    monkeypatch.setattr(services, "COPY_FROM_ROWS", count + 1)
+    monkeypatch.setattr(sealer, "COPY_FROM_ROWS", count + 1)
     append_through("_insert_values", monkeypatch, awkward_entries(count), at)
     inserted = stored()
     transaction.savepoint_rollback(point)
 
-    monkeypatch.setattr(services, "COPY_FROM_ROWS", count)
+    monkeypatch.setattr(sealer, "COPY_FROM_ROWS", count)
     append_through("_copy", monkeypatch, awkward_entries(count), at)
     copied = stored()
 
@@ -64,11 +64,11 @@ def test_a_big_batch_is_stored_exactly_as_the_insert_path_stores_it(monkeypatch)
 def test_copy_appends_after_small_appends_and_keeps_the_chain(monkeypatch):
     with transaction.atomic():
         ledger_append_many(actor="system:test", entries=sample_entries(3))
-    append_through("_copy", monkeypatch, sample_entries(services.COPY_FROM_ROWS, start=4))
+    append_through("_copy", monkeypatch, sample_entries(sealer.COPY_FROM_ROWS, start=4))
     with transaction.atomic():
         ledger_append_many(actor="system:test", entries=sample_entries(2, start=10_000))
     seqs = list(LedgerEntry.objects.order_by("seq").values_list("seq", flat=True))
-    assert seqs == list(range(1, services.COPY_FROM_ROWS + 6))
+    assert seqs == list(range(1, sealer.COPY_FROM_ROWS + 6))
     assert run_verify().startswith("ledger ok")
 
 
@@ -76,7 +76,8 @@ def test_a_failed_copy_raises_djangos_error_and_writes_nothing(monkeypatch):
     with transaction.atomic():
         ledger_append_many(actor="system:test", entries=sample_entries(1))
     # A head read that lags (as a writer without the lock would see it) makes seq collide.
-    monkeypatch.setattr(services, "_lock_and_head", lambda: (0, "0" * 64))
+    monkeypatch.setattr(sealer, "_head", lambda: (0, "0" * 64))
+    monkeypatch.setattr(sealer, "tree_size", lambda: 0)
     with pytest.raises(IntegrityError), transaction.atomic():
-        ledger_append_many(actor="system:test", entries=sample_entries(services.COPY_FROM_ROWS))
+        ledger_append_many(actor="system:test", entries=sample_entries(sealer.COPY_FROM_ROWS))
     assert LedgerEntry.objects.count() == 1

@@ -111,8 +111,10 @@ def test_a_bad_range_is_a_usage_error():
 
 
 def rewrite_tail(keep: int, count: int) -> None:
-    """What a superuser could do: cut the tail and append a different one with correct hashes."""
+    """What a superuser could do: cut the tail and append a different one with correct hashes,
+    the tree rebuilt over it (the sealer rebuilds a tree whose tiles are gone)."""
     tamper("DELETE FROM ledger_ledgerentry WHERE seq > %s", [keep])
+    tamper("DELETE FROM ledger_ledgertile")
     entries = [Entry("violation.rejected", "violation", n, payload={"forged": True}) for n in range(count)]
     with transaction.atomic():
         ledger_append_many(actor="user:1", entries=entries)
@@ -179,8 +181,11 @@ def test_a_stored_checkpoint_whose_columns_disagree_with_its_note_is_a_mismatch(
     append(4)
     checkpoint = checkpoint_create()
     with trigger_disabled():
-        Checkpoint.objects.filter(pk=checkpoint.pk).update(hash="b" * 64)
+        Checkpoint.objects.filter(pk=checkpoint.pk).update(root="b" * 64)
     assert "seq 4: checkpoint mismatch: stored checkpoint 4: its columns" in fault_of()
+    with trigger_disabled():
+        Checkpoint.objects.filter(pk=checkpoint.pk).update(root=checkpoint.root, hash="b" * 64)
+    assert "seq 4: checkpoint mismatch: stored checkpoint 4 signed hash bbbb" in fault_of()
 
 
 def test_a_checkpoint_file_that_is_not_a_note_is_a_usage_error(tmp_path):

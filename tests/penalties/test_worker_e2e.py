@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.models import LedgerEntry
-from creditledger.ledger.services import ADVISORY_LOCK_KEY
+from creditledger.ledger.sealer import ADVISORY_LOCK_KEY
 from creditledger.ledger.verify import verify_ledger
 from penalties.models import Restriction, ScoreHistory, Violation, ViolationType
 from penalties.services import trader_reassess, violation_confirm, violation_record
