@@ -278,19 +278,29 @@ class TokenKey:
     """An Ed25519 key pair on a token, found by label. sign() is C_Sign with CKM_EDDSA."""
 
     def __init__(self, config: TokenConfig):
+        """Find the pair, read the public key and have the token sign a test message."""
         self.config = config
         self._private = None  # (session, private key object) of the last use
-        with _lock:
-            session = _session(config)
-            self._private = (session, _find(session, config, ObjectClass.PRIVATE_KEY))
-            public = _find(session, config, ObjectClass.PUBLIC_KEY)
-            try:
+        try:
+            with _lock:
+                session = _session(config)
+                self._private = (session, _find(session, config, ObjectClass.PRIVATE_KEY))
+                public = _find(session, config, ObjectClass.PUBLIC_KEY)
                 self.public_bytes = raw_public_key(public[Attribute.EC_POINT])
-            except ValueError as exc:
-                raise ImproperlyConfigured(
-                    f"LEDGER_PKCS11_KEY_LABEL: the public key labelled {config.key_label!r}: {exc}"
-                ) from exc
-            signature = self._sign(session, SELF_TEST)
+                signature = self._sign(session, SELF_TEST)
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"LEDGER_PKCS11_KEY_LABEL: the public key labelled {config.key_label!r}: {exc}"
+            ) from exc
+        except p11.MechanismInvalid as exc:
+            raise ImproperlyConfigured(
+                f"LEDGER_PKCS11_MODULE: token {config.token!r} does not sign with CKM_EDDSA (Ed25519)"
+            ) from exc
+        except p11.PKCS11Error as exc:
+            raise HsmError(
+                f"loading key {config.key_label!r} from PKCS#11 token {config.token!r} failed: "
+                f"{type(exc).__name__} {exc}"
+            ) from exc
         try:
             Ed25519PublicKey.from_public_bytes(self.public_bytes).verify(signature, SELF_TEST)
         except InvalidSignature as exc:
@@ -308,18 +318,26 @@ class TokenKey:
         return self._private[1].sign(data, mechanism=Mechanism.EDDSA)
 
     def sign(self, data: bytes) -> bytes:
-        """The 64-byte Ed25519 signature of `data`, made on the token."""
+        """The 64-byte Ed25519 signature of `data`, made on the token.
+
+        When the session or its login is gone, one more try on a fresh session; any other
+        failure of the token is an HsmError.
+        """
         with _lock:
             try:
                 return self._sign(_session(self.config), data)
             except _LOST_SESSION:
                 _forget_session((self.config.module, self.config.token))
+            except p11.PKCS11Error as exc:
+                raise self._failed(exc) from exc
             try:
                 return self._sign(_session(self.config), data)
             except p11.PKCS11Error as exc:
-                raise HsmError(
-                    f"signing on PKCS#11 token {self.config.token!r} failed: {type(exc).__name__} {exc}"
-                ) from exc
+                _forget_session((self.config.module, self.config.token))
+                raise self._failed(exc) from exc
+
+    def _failed(self, exc: Exception) -> HsmError:
+        return HsmError(f"signing on PKCS#11 token {self.config.token!r} failed: {type(exc).__name__} {exc}")
 
 
 def generate_key(config: TokenConfig) -> bytes:
@@ -337,24 +355,34 @@ def generate_key(config: TokenConfig) -> bytes:
                 f"{config.key_label!r}; choose another label for a new key"
             )
         key_id = os.urandom(8)  # CKA_ID pairs the two halves, as many tools expect
-        public, _ = session.generate_keypair(
-            KeyType.EC_EDWARDS,
-            mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
-            store=True,
-            label=config.key_label,
-            id=key_id,
-            public_template={
-                Attribute.EC_PARAMS: ED25519_OID,
-                Attribute.TOKEN: True,
-                Attribute.PRIVATE: False,
-                Attribute.VERIFY: True,
-            },
-            private_template={
-                Attribute.TOKEN: True,
-                Attribute.PRIVATE: True,
-                Attribute.SENSITIVE: True,
-                Attribute.EXTRACTABLE: False,
-                Attribute.SIGN: True,
-            },
-        )
-        return raw_public_key(public[Attribute.EC_POINT])
+        try:
+            public, _ = _generate_pair(session, config.key_label, key_id)
+            return raw_public_key(public[Attribute.EC_POINT])
+        except p11.PKCS11Error as exc:
+            raise HsmError(
+                f"generating an Ed25519 pair on PKCS#11 token {config.token!r} failed: "
+                f"{type(exc).__name__} {exc}"
+            ) from exc
+
+
+def _generate_pair(session, label: str, key_id: bytes):
+    return session.generate_keypair(
+        KeyType.EC_EDWARDS,
+        mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
+        store=True,
+        label=label,
+        id=key_id,
+        public_template={
+            Attribute.EC_PARAMS: ED25519_OID,
+            Attribute.TOKEN: True,
+            Attribute.PRIVATE: False,
+            Attribute.VERIFY: True,
+        },
+        private_template={
+            Attribute.TOKEN: True,
+            Attribute.PRIVATE: True,
+            Attribute.SENSITIVE: True,
+            Attribute.EXTRACTABLE: False,
+            Attribute.SIGN: True,
+        },
+    )

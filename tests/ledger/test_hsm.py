@@ -213,6 +213,16 @@ def test_a_session_the_token_dropped_is_reopened(vkey, on_token):
     assert signing.Verifier.parse(vkey).open(signer.sign("second\n")) == "second\n"
 
 
+def test_a_key_deleted_from_the_token_is_reported_by_its_label(vkey, on_token):
+    signer = signing.get_signer()
+    signer.sign("first\n")
+    (_, _, session), *_ = hsm._logins.values()
+    for obj in session.get_objects({Attribute.LABEL: on_token.LEDGER_PKCS11_KEY_LABEL}):
+        obj.destroy()
+    with pytest.raises(ImproperlyConfigured, match="LEDGER_PKCS11_KEY_LABEL: no private key labelled"):
+        signer.sign("second\n")
+
+
 # --- configuration errors -----------------------------------------------------------------
 
 

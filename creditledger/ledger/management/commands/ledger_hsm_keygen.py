@@ -24,7 +24,7 @@ class Command(BaseCommand):
             signing.check_key_name(settings.LEDGER_ORIGIN)
             config = hsm.settings_config()
             public_bytes = hsm.generate_key(config)
-        except ImproperlyConfigured as exc:
+        except (ImproperlyConfigured, hsm.HsmError) as exc:
             raise CommandError(str(exc), returncode=2) from exc
         verifier = signing.Verifier(settings.LEDGER_ORIGIN, public_bytes)
         self.stderr.write(
