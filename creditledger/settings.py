@@ -241,8 +241,21 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Ledger -----------------------------------------------------------------------------
-# The Ed25519 seed (base64, 32 bytes) that signs ledger checkpoints. Never stored in the
-# database. When unset a development key is generated once under var/.
+# Which key signs ledger checkpoints: "file", an Ed25519 seed held by the process (below;
+# make run's zero-setup default), or "pkcs11", a key pair on an HSM that never leaves it.
+LEDGER_SIGNER = env.str("LEDGER_SIGNER", default="file")
+if LEDGER_SIGNER not in ("file", "pkcs11"):
+    raise ImproperlyConfigured(f"Environment variable LEDGER_SIGNER: {LEDGER_SIGNER!r} is not file or pkcs11")
+# LEDGER_SIGNER=pkcs11: the vendor's PKCS#11 module (.so), the token's label, the user PIN
+# (or a file holding it, mode 0400) and the label of the Ed25519 key pair on the token
+# (`manage.py ledger_hsm_keygen` generates it). Read at first use and by `manage.py check`.
+LEDGER_PKCS11_MODULE = env.str("LEDGER_PKCS11_MODULE", default="")
+LEDGER_PKCS11_TOKEN = env.str("LEDGER_PKCS11_TOKEN", default="")
+LEDGER_PKCS11_PIN = env.str("LEDGER_PKCS11_PIN", default="")
+LEDGER_PKCS11_PIN_FILE = env.str("LEDGER_PKCS11_PIN_FILE", default="")
+LEDGER_PKCS11_KEY_LABEL = env.str("LEDGER_PKCS11_KEY_LABEL", default="ledger-checkpoints")
+# LEDGER_SIGNER=file: the Ed25519 seed (base64, 32 bytes) that signs ledger checkpoints.
+# Never stored in the database. When unset a development key is generated once under var/.
 LEDGER_SIGNING_KEY = env.str("LEDGER_SIGNING_KEY", default="")
 LEDGER_SIGNING_KEY_FILE = Path(
     env.str("LEDGER_SIGNING_KEY_FILE", default=str(VAR_DIR / "ledger-signing.key"))

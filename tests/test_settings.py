@@ -49,6 +49,7 @@ _PRINT = (
         ("LANGUAGE_CODE", "tlh"),
         ("CELERY_BROKER_URL", "carrier-pigeon://loft"),
         ("CONN_MAX_AGE", "forever"),
+        ("LEDGER_SIGNER", "yubikey"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path, variable, value):

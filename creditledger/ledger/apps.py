@@ -9,3 +9,6 @@ class LedgerConfig(AppConfig):
     label = "ledger"
     verbose_name = _("Ledger")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from creditledger.ledger import checks  # noqa: F401  (registers the system checks)

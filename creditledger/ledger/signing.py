@@ -12,8 +12,11 @@ The signature covers the text above the blank line, final newline included. The 
 is the first 4 bytes of sha256(key name || "\\n" || 0x01 || public key), so a verifier can
 pick its key by name and hash; a note may carry other signatures, which we ignore.
 
-The private key never touches the database: it comes from settings.LEDGER_SIGNING_KEY
-(a base64 32-byte seed) or, in development, from a file generated once under var/.
+The private key never touches the database. settings.LEDGER_SIGNER chooses where it is:
+"file", a seed the process holds (settings.LEDGER_SIGNING_KEY, a base64 32-byte seed, or in
+development a file generated once under var/), or "pkcs11", a key pair on an HSM that signs
+and never lets the private key out (hsm.py). Both give the same kind of Ed25519 signature,
+so notes, verifier keys and verification do not depend on where the key is.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from creditledger.ledger import hsm
+
 log = logging.getLogger(__name__)
 
 ALGORITHM = "Ed25519"
@@ -46,14 +51,14 @@ class NoteError(ValueError):
     """A note that does not parse, or whose signature does not verify."""
 
 
-@dataclass(frozen=True)
-class Signer:
-    name: str
-    private_key: Ed25519PrivateKey
+class NoteSigner:
+    """Signs notes with an Ed25519 key named `name`; subclasses hold the key and sign bytes."""
 
-    @functools.cached_property
-    def public_bytes(self) -> bytes:
-        return self.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    name: str
+    public_bytes: bytes
+
+    def sign_bytes(self, data: bytes) -> bytes:
+        raise NotImplementedError
 
     @property
     def verifier(self) -> Verifier:
@@ -62,9 +67,48 @@ class Signer:
     def sign(self, text: str) -> str:
         """Return the signed note: text, a blank line, our signature line."""
         _check_text(text)
-        signature = self.private_key.sign(text.encode("utf-8"))
+        signature = self.sign_bytes(text.encode("utf-8"))
         blob = base64.b64encode(self.verifier.key_hash + signature).decode("ascii")
         return f"{text}\n{SIG_PREFIX}{self.name} {blob}\n"
+
+
+@dataclass(frozen=True)
+class Signer(NoteSigner):
+    """A key the process holds (LEDGER_SIGNER=file)."""
+
+    name: str
+    private_key: Ed25519PrivateKey
+
+    @functools.cached_property
+    def public_bytes(self) -> bytes:
+        return self.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def sign_bytes(self, data: bytes) -> bytes:
+        return self.private_key.sign(data)
+
+
+@dataclass(frozen=True)
+class Pkcs11Signer(NoteSigner):
+    """A key pair on a PKCS#11 token (LEDGER_SIGNER=pkcs11): the private key stays on it.
+
+    Every signature the token returns is checked with the public key before it goes into a
+    note: a faulty device must fail the checkpoint, not publish a note that never verifies.
+    """
+
+    name: str
+    key: hsm.TokenKey
+
+    @property
+    def public_bytes(self) -> bytes:
+        return self.key.public_bytes
+
+    def sign_bytes(self, data: bytes) -> bytes:
+        signature = self.key.sign(data)
+        try:
+            Ed25519PublicKey.from_public_bytes(self.public_bytes).verify(signature, data)
+        except InvalidSignature as exc:
+            raise hsm.HsmError(f"{self.key!r} returned a signature that does not verify") from exc
+        return signature
 
 
 @dataclass(frozen=True)
@@ -255,16 +299,42 @@ def public_key_info() -> dict:
 # --- Key loading ------------------------------------------------------------------------
 
 
-def get_signer() -> Signer:
+def get_signer() -> NoteSigner:
+    """The key that signs checkpoints, as settings.LEDGER_SIGNER chooses; loaded once per process.
+
+    A configuration error raises ImproperlyConfigured naming the setting, at first use and
+    in `manage.py check` (checks.py).
+    """
+    if settings.LEDGER_SIGNER == "pkcs11":
+        return _pkcs11_signer(
+            settings.LEDGER_ORIGIN,
+            settings.LEDGER_PKCS11_MODULE,
+            settings.LEDGER_PKCS11_TOKEN,
+            settings.LEDGER_PKCS11_PIN,
+            settings.LEDGER_PKCS11_PIN_FILE,
+            settings.LEDGER_PKCS11_KEY_LABEL,
+        )
     return _signer(settings.LEDGER_ORIGIN, settings.LEDGER_SIGNING_KEY, str(settings.LEDGER_SIGNING_KEY_FILE))
 
 
-@functools.lru_cache(maxsize=4)
-def _signer(name: str, seed_b64: str, key_file: str) -> Signer:
+def check_key_name(name: str) -> None:
     if not _valid_key_name(name):
         raise ImproperlyConfigured(
             f"Environment variable LEDGER_ORIGIN: {name!r} must be non-empty, without spaces or '+'"
         )
+
+
+@functools.lru_cache(maxsize=4)
+def _pkcs11_signer(
+    name: str, module: str, token: str, pin: str, pin_file: str, key_label: str
+) -> Pkcs11Signer:
+    check_key_name(name)
+    return Pkcs11Signer(name, hsm.TokenKey(hsm.token_config(module, token, pin, pin_file, key_label)))
+
+
+@functools.lru_cache(maxsize=4)
+def _signer(name: str, seed_b64: str, key_file: str) -> Signer:
+    check_key_name(name)
     if seed_b64:
         seed = _decode_seed(seed_b64, "Environment variable LEDGER_SIGNING_KEY")
     else:

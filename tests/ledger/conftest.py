@@ -11,6 +11,7 @@ TEST_ORIGIN = "ledger.test/creditledger"
 
 @pytest.fixture(autouse=True)
 def signing_key(settings):
+    settings.LEDGER_SIGNER = "file"  # test_hsm.py switches to its softhsm2 token itself
     settings.LEDGER_SIGNING_KEY = TEST_SEED
     settings.LEDGER_ORIGIN = TEST_ORIGIN
     return TEST_SEED
