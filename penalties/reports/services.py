@@ -20,15 +20,18 @@ the sweeper gave up on, or a second delivery of one message, changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import secrets
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -345,6 +348,78 @@ def export_fail(export_id: int, *, reason: str, state: str, **match) -> bool:
                 payload={**export, "was": state, "reason": reason},
             )
     return bool(failed)
+
+
+# --- the sweeper --------------------------------------------------------------------------
+
+SWEEP_BATCH = 200
+
+
+@dataclass
+class Sweep:
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+
+def exports_sweep(*, now: dt.datetime) -> Sweep:
+    """Queue again the exports whose job has stalled: running with no progress for
+    EXPORT_STUCK_SECONDS (its worker was killed, or hangs), or requested and not taken for
+    EXPORT_REQUEUE_SECONDS (its message was lost). Each goes back to requested as a new
+    attempt and is published once this commits; one out of attempts (EXPORT_MAX_ATTEMPTS)
+    fails, saying why, with `export.failed`.
+
+    The stale rows are locked FOR UPDATE SKIP LOCKED: a second sweep at the same time
+    passes over the rows the first holds, and once it commits they are no longer stale, so
+    no export is queued twice. A run the sweeper gave up on finds, if it wakes, that its
+    attempt no longer holds the export (_run)."""
+    stuck = now - dt.timedelta(seconds=settings.EXPORT_STUCK_SECONDS)
+    unclaimed = now - dt.timedelta(seconds=settings.EXPORT_REQUEUE_SECONDS)
+    stale = (
+        Q(state=State.RUNNING, progress_at__lt=stuck)
+        | Q(state=State.REQUESTED, progress_at__lt=unclaimed)
+        | Q(state__in=[State.REQUESTED, State.RUNNING], progress_at__isnull=True)
+    )
+    sweep = Sweep()
+    with transaction.atomic():
+        due = Export.objects.select_for_update(skip_locked=True).filter(stale).order_by("progress_at", "pk")
+        for export in list(due.only("pk", "state", "attempts", "language")[:SWEEP_BATCH]):
+            if export.attempts >= max_attempts():
+                with translation.override(export.language or settings.LANGUAGE_CODE):
+                    reason = _give_up_reason(export)
+                export_fail(export.pk, reason=reason, state=export.state, attempts=export.attempts)
+                sweep.failed.append(export.pk)
+                continue
+            Export.objects.filter(pk=export.pk).update(
+                state=State.REQUESTED, attempts=F("attempts") + 1, progress_at=now, rows_done=0
+            )
+            sweep.requeued.append(export.pk)
+            log.warning(
+                "export %s: %s with no progress; queued again (attempt %s of %s)",
+                export.pk,
+                export.state,
+                export.attempts + 1,
+                max_attempts(),
+            )
+        if sweep.requeued:
+            transaction.on_commit(functools.partial(_publish, list(sweep.requeued)))
+    return sweep
+
+
+def _publish(export_ids: list[int]) -> None:
+    for export_id in export_ids:
+        enqueue_export(export_id, fail_if_unavailable=False)
+
+
+def _give_up_reason(export: Export) -> str:
+    if export.state == State.RUNNING:
+        return _(
+            "The export stopped making progress %(attempts)s times (its worker stopped or hung); "
+            "request the export again."
+        ) % {"attempts": export.attempts}
+    return _(
+        "No worker took the export in %(attempts)s attempts (the job queue lost it); "
+        "request the export again."
+    ) % {"attempts": export.attempts}
 
 
 def exports_expire(*, now: dt.datetime) -> int:
