@@ -363,6 +363,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=19, minute=15),
         "options": {"expires": 6 * 3600},
     },
+    "exports-sweep": {
+        "task": "penalties.reports.tasks.exports_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     "exports-expire": {
         "task": "penalties.reports.tasks.exports_expire",
         "schedule": crontab(minute=5),
@@ -375,6 +380,8 @@ CELERY_TASK_ROUTES = {
     "creditledger.ledger.tasks.*": {"queue": "scoring"},
     "creditledger.api.tasks.*": {"queue": "webhooks"},
     "penalties.reports.tasks.*": {"queue": "exports"},
+    # Not behind the long jobs it watches: it must run when every exports worker is stuck.
+    "penalties.reports.tasks.exports_sweep": {"queue": "celery"},
 }
 
 # --- Cache ------------------------------------------------------------------------------
@@ -524,6 +531,17 @@ API_BULK_LIMIT = 1000
 # missing acknowledgement counts as overdue in the compliance summary.
 EXPORTS_KEEP_DAYS = _typed("EXPORTS_KEEP_DAYS", env.int, 7)
 REPORTS_ACK_OVERDUE_DAYS = _typed("REPORTS_ACK_OVERDUE_DAYS", env.int, 3)
+# The export sweeper (every minute): a running export whose worker has written nothing for
+# EXPORT_STUCK_SECONDS, or a requested one no worker took for EXPORT_REQUEUE_SECONDS, is
+# queued again, up to EXPORT_MAX_ATTEMPTS in all; then it fails, saying why.
+EXPORT_STUCK_SECONDS = _typed("EXPORT_STUCK_SECONDS", env.int, 300)
+EXPORT_REQUEUE_SECONDS = _typed("EXPORT_REQUEUE_SECONDS", env.int, 900)
+EXPORT_MAX_ATTEMPTS = _typed("EXPORT_MAX_ATTEMPTS", env.int, 3)
+if min(EXPORT_STUCK_SECONDS, EXPORT_REQUEUE_SECONDS) < 1 or EXPORT_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured(
+        "Environment variables EXPORT_STUCK_SECONDS, EXPORT_REQUEUE_SECONDS and EXPORT_MAX_ATTEMPTS "
+        "must be at least 1"
+    )
 # How long a POST's stored answer replays a repeated Idempotency-Key.
 IDEMPOTENCY_KEEP_DAYS = _typed("IDEMPOTENCY_KEEP_DAYS", env.int, 7)
 WEBHOOK_MAX_ATTEMPTS = _typed("WEBHOOK_MAX_ATTEMPTS", env.int, 8)

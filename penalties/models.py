@@ -475,6 +475,13 @@ class Export(models.Model):
     scope = models.JSONField(_("jurisdiction"), null=True, blank=True)
     manifest = models.JSONField(_("manifest"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # How many times the job was handed to a worker: the request's own message, and each
+    # time the sweeper queued it again (its worker stopped, or its message was lost). A run
+    # works under the attempt it claimed; a run of an earlier attempt changes nothing.
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=1)
+    # The job's last sign of life: queued, claimed, or rows written. The sweeper queues a
+    # requested or running export again when this stops moving.
+    progress_at = models.DateTimeField(_("last progress at"), null=True, blank=True)
     # Headers, labels and dates are written in the requester's language (the worker has none).
     language = models.CharField(_("language"), max_length=16, choices=settings.LANGUAGES, blank=True)
     created_at = models.DateTimeField(_("requested at"), auto_now_add=True)
@@ -498,6 +505,11 @@ class Export(models.Model):
         indexes = [
             models.Index(fields=["requested_by", "-created_at"], name="export_requester_idx"),
             models.Index(fields=["state", "expires_at"], name="export_state_expiry_idx"),
+            models.Index(
+                fields=["progress_at"],
+                name="export_unfinished_idx",
+                condition=Q(state__in=["requested", "running"]),
+            ),
         ]
 
     def __str__(self) -> str:

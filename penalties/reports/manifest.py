@@ -6,6 +6,14 @@ change in the file is recorded at or before that seq) and the latest signed chec
 signed just then if the head had moved. verify() checks a file against its manifest: the
 digest and the row count of the file itself, and the checkpoint's Ed25519 signature with
 the ledger's public key — never a key the manifest names.
+
+A manifest alone proves nothing about the file: anyone can edit both and recompute the
+digest. An export made by the job (it names its `export_id`) is recorded in the ledger
+when it finishes: the `export.completed` entry for that export holds the file's SHA-256
+and size and the manifest's own SHA-256 (manifest_digest). verify() looks that entry up
+by its subject (export_entry), never by a seq the manifest could claim, and checks the
+three against it. A manifest written by `manage.py export_report` names no export and has
+no entry; its ledger-entry check is skipped, and says so.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from creditledger.ledger import signing
+from creditledger.ledger import canonical, signing
 from creditledger.ledger.models import LedgerEntry
 from creditledger.ledger.selectors import latest_checkpoint
 from creditledger.ledger.services import checkpoint_create
@@ -43,6 +51,12 @@ NO_CHECKPOINT = "no checkpoint"
 LEDGER_MISMATCH = "ledger differs from checkpoint"
 BAD_MANIFEST = "malformed manifest"
 UNREADABLE = "unreadable file"
+NO_ENTRY = "no ledger entry"
+ENTRY_MISMATCH = "ledger entry mismatch"
+
+# The ledger entry that records a finished export: subject ("export", its id).
+COMPLETED = "export.completed"
+SUBJECT_TYPE = "export"
 
 
 def file_digest(path: str | Path) -> tuple[str, int]:
@@ -90,10 +104,14 @@ def build(
     generated_by: str,
     anchor: dict,
     scope: dict | None = None,
+    export_id: int | None = None,
 ) -> dict:
     sha256, size = file_digest(path)
     return {
         "manifest": VERSION,
+        # The export whose `export.completed` ledger entry records this file and this
+        # manifest; null for `manage.py export_report`, which records none.
+        "export_id": export_id,
         "report": report,
         "title": title,
         "format": file_format,
@@ -112,6 +130,12 @@ def build(
         "size": size,
         "ledger": anchor,
     }
+
+
+def manifest_digest(manifest: dict) -> str:
+    """SHA-256 of the manifest's canonical JSON (sorted keys, no spaces, UTF-8): the same
+    however the file was indented, and what the `export.completed` entry records."""
+    return hashlib.sha256(canonical.dumps(manifest)).hexdigest()
 
 
 # --- counting rows in a file ----------------------------------------------------------------
@@ -180,21 +204,40 @@ class Fault:
         return f"{self.kind}: {self.detail}"
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What verify_all found: the faults ([] when all holds), the `export.completed` entry
+    checked, or why that check was skipped."""
+
+    faults: list[Fault]
+    entry: LedgerEntry | None = None
+    entry_skipped: str = ""
+
+
 def verify(
     path: str | Path, manifest: dict, *, verifier: signing.Verifier | None = None, check_ledger: bool = True
 ) -> list[Fault]:
-    """Every way the file and manifest disagree, or the checkpoint fails; [] when all holds."""
+    """Every way the file and manifest disagree, or the checkpoint or the ledger entry
+    fails; [] when all holds."""
+    return verify_all(path, manifest, verifier=verifier, check_ledger=check_ledger).faults
+
+
+def verify_all(
+    path: str | Path, manifest: dict, *, verifier: signing.Verifier | None = None, check_ledger: bool = True
+) -> Verdict:
+    """verify(), saying also which ledger entry vouched for the export, or why none was
+    checked (offline, no database, a manifest that names no export)."""
     try:
         expected_sha, expected_rows = manifest["sha256"], int(manifest["row_count"])
         file_format, sections = manifest["format"], len(manifest["sections"])
         anchor = manifest["ledger"]
     except (KeyError, TypeError, ValueError) as exc:
-        return [Fault(BAD_MANIFEST, f"missing or bad field {exc}")]
+        return Verdict([Fault(BAD_MANIFEST, f"missing or bad field {exc}")])
     faults = []
     try:
         sha256, size = file_digest(path)
     except OSError as exc:
-        return [Fault(UNREADABLE, str(exc))]
+        return Verdict([Fault(UNREADABLE, str(exc))])
     if sha256 != expected_sha:
         faults.append(
             Fault(SHA_MISMATCH, f"the file's SHA-256 is {sha256}, the manifest says {expected_sha}")
@@ -213,7 +256,10 @@ def verify(
                 Fault(ROWS_MISMATCH, f"the file holds {rows} rows, the manifest says {expected_rows}")
             )
     faults += verify_anchor(anchor, verifier=verifier, check_ledger=check_ledger)
-    return faults
+    if not check_ledger:
+        return Verdict(faults, entry_skipped="offline (--offline)")
+    entry, entry_faults, skipped = verify_entry(manifest, sha256=sha256, size=size)
+    return Verdict(faults + entry_faults, entry=entry, entry_skipped=skipped)
 
 
 def verify_anchor(anchor: dict, *, verifier=None, check_ledger: bool = True) -> list[Fault]:
@@ -253,6 +299,45 @@ def _against_ledger(body: signing.CheckpointBody) -> list[Fault]:
     if stored != body.hash:
         return [Fault(LEDGER_MISMATCH, f"entry {body.size} now has hash {stored}, signed as {body.hash}")]
     return []
+
+
+def export_entry(export_id: int | str) -> LedgerEntry | None:
+    """The `export.completed` entry of an export, found by its subject; None if the ledger
+    has none. Raises DatabaseError without a database.
+
+    The one place verification finds the entry: an inclusion proof of it under a signed
+    checkpoint belongs here when the ledger can give one."""
+    return (
+        LedgerEntry.objects.filter(action=COMPLETED, subject_type=SUBJECT_TYPE, subject_id=str(export_id))
+        .order_by("seq")
+        .first()
+    )
+
+
+def verify_entry(manifest: dict, *, sha256: str, size: int) -> tuple[LedgerEntry | None, list[Fault], str]:
+    """The file's SHA-256 and size, and the manifest's own digest, against what the
+    export's `export.completed` entry recorded: (entry, faults, why skipped)."""
+    export_id = manifest.get("export_id")
+    if export_id is None:
+        return None, [], "the manifest names no export (manage.py export_report records none)"
+    try:
+        entry = export_entry(export_id)
+    except DatabaseError:
+        return None, [], "no database here"
+    if entry is None:
+        return None, [Fault(NO_ENTRY, f"the ledger has no {COMPLETED} entry for export {export_id}")], ""
+    recorded = entry.payload if isinstance(entry.payload, dict) else {}
+    named = f"export {export_id}, ledger entry {entry.seq} ({COMPLETED})"
+    faults = []
+    for what, actual, key in (
+        ("the file's SHA-256", sha256, "sha256"),
+        ("the file's size", size, "size"),
+        ("the manifest's SHA-256", manifest_digest(manifest), "manifest_sha256"),
+    ):
+        if actual != recorded.get(key):
+            detail = f"{named}: {what} is {actual}, the entry recorded {recorded.get(key)}"
+            faults.append(Fault(ENTRY_MISMATCH, detail))
+    return entry, faults, ""
 
 
 def dumps(manifest: dict) -> bytes:

@@ -20,6 +20,14 @@ def export_run(export_id: int) -> str | None:
 
 
 @shared_task(base=ReliableTask)
+def exports_sweep() -> int:
+    """Queue again the exports whose job stalled, and fail those out of attempts (beat,
+    every minute). Returns how many it queued again."""
+    sweep = services.exports_sweep(now=timezone.now())
+    return len(sweep.requeued)
+
+
+@shared_task(base=ReliableTask)
 def exports_expire() -> int:
     """Delete expired export files (each export run also does this on its way out)."""
     return services.exports_expire(now=timezone.now())

@@ -1,9 +1,12 @@
-"""manage.py verify_export FILE MANIFEST: does this file match its manifest, and does the
-manifest's ledger checkpoint carry the ledger's signature?
+"""manage.py verify_export FILE MANIFEST: does this file match its manifest, does the
+manifest's ledger checkpoint carry the ledger's signature, and did the ledger record this
+file and this manifest when the export finished (its `export.completed` entry)?
 
 Exit 0 when everything holds; 1 naming each fault (sha256, size, row count, checkpoint
-signature, checkpoint against the ledger); 2 when a file cannot be read or the manifest
-is not one."""
+signature, checkpoint against the ledger, the ledger entry: which export, which entry,
+which value differs); 2 when a file cannot be read or the manifest is not one. With
+--offline, or without a database, the checks against the ledger are skipped, and the
+output says so."""
 
 from __future__ import annotations
 
@@ -17,8 +20,9 @@ from penalties.reports import manifest as export_manifest
 
 class Command(BaseCommand):
     help = (
-        "Check an export against its manifest: SHA-256, size and row count of the file, and "
-        "the Ed25519 signature of the ledger checkpoint it carries."
+        "Check an export against its manifest: SHA-256, size and row count of the file, the "
+        "Ed25519 signature of the ledger checkpoint it carries, and the export's "
+        "export.completed ledger entry (the file's and the manifest's SHA-256 it recorded)."
     )
 
     def add_arguments(self, parser):
@@ -33,7 +37,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--offline",
             action="store_true",
-            help="Do not compare the checkpoint with the ledger in the database.",
+            help="Do not compare the checkpoint and the export with the ledger in the database.",
         )
 
     def handle(self, *args, file, manifest: str, public_key, offline, **options):
@@ -48,12 +52,21 @@ class Command(BaseCommand):
             verifier = signing.Verifier.parse(public_key) if public_key else None
         except signing.NoteError as exc:
             raise CommandError(f"--public-key: {exc}", returncode=2) from exc
-        faults = export_manifest.verify(path, data, verifier=verifier, check_ledger=not offline)
-        if faults:
-            raise CommandError(f"{path}: FAULT: " + "; ".join(str(fault) for fault in faults), returncode=1)
+        verdict = export_manifest.verify_all(path, data, verifier=verifier, check_ledger=not offline)
+        if verdict.faults:
+            raise CommandError(
+                f"{path}: FAULT: " + "; ".join(str(fault) for fault in verdict.faults), returncode=1
+            )
         checkpoint = data["ledger"].get("checkpoint")
         signed = f"checkpoint {checkpoint['seq']} signature ok" if checkpoint else "ledger was empty"
+        if verdict.entry is not None:
+            recorded = (
+                f"ledger entry {verdict.entry.seq} ({verdict.entry.action} of export "
+                f"{data['export_id']}) matches"
+            )
+        else:
+            recorded = f"ledger entry check skipped: {verdict.entry_skipped}"
         self.stdout.write(
-            f"{path}: ok: sha256 {data['sha256']}, {data['row_count']} rows, {signed} "
+            f"{path}: ok: sha256 {data['sha256']}, {data['row_count']} rows, {signed}, {recorded} "
             f"({data['report']}, generated {data['generated_at']})"
         )
