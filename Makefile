@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test lint format bench migrate worker beat check-deploy clean messages
+.PHONY: run serve test lint format bench migrate worker beat seal check-deploy clean messages
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,11 +36,12 @@ run: $(VENV)/.runtime
 		> var/worker.log 2>&1 & worker=$$!; \
 	$(BIN)/celery -A creditledger beat --schedule var/celerybeat-schedule --loglevel=INFO \
 		> var/beat.log 2>&1 & beat=$$!; \
+	$(BIN)/python manage.py ledger_seal > var/sealer.log 2>&1 & sealer=$$!; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT) < /dev/null & web=$$!; \
-	stop() { trap - EXIT INT TERM; kill -TERM -$$web $$worker $$beat 2>/dev/null; wait; }; \
+	stop() { trap - EXIT INT TERM; kill -TERM -$$web $$worker $$beat $$sealer 2>/dev/null; wait; }; \
 	trap 'stop; exit 130' INT; trap 'stop; exit 143' TERM; trap stop EXIT; \
-	echo "worker (pid $$worker) logs to var/worker.log, beat (pid $$beat) to var/beat.log"; \
-	echo "Serving http://$(HOST):$(PORT)/admin/  (Ctrl-C stops web, worker and beat)"; \
+	echo "worker (pid $$worker) logs to var/worker.log, beat (pid $$beat) to var/beat.log, sealer (pid $$sealer) to var/sealer.log"; \
+	echo "Serving http://$(HOST):$(PORT)/admin/  (Ctrl-C stops web, worker, beat and sealer)"; \
 	wait $$web
 
 # --- make serve: production web (gunicorn, WhiteNoise); workers and beat run beside it -------
@@ -56,6 +57,10 @@ QUEUE ?= scoring
 CONCURRENCY ?= 2
 worker: $(VENV)/.runtime
 	exec $(BIN)/celery -A creditledger worker -Q $(QUEUE) -n $(QUEUE)@%h -c $(CONCURRENCY) --loglevel=INFO
+
+# The ledger's sequencer: one per installation (a second one is a standby).
+seal: $(VENV)/.runtime
+	exec $(BIN)/python manage.py ledger_seal
 
 beat: $(VENV)/.runtime
 	exec $(BIN)/celery -A creditledger beat --schedule $${VAR_DIR:-var}/celerybeat-schedule --loglevel=INFO

@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from creditledger.ledger import canonical, signing
+from creditledger.ledger import canonical, merkle, sealer, signing
 from creditledger.ledger.models import LedgerEntry
 from creditledger.ledger.selectors import latest_checkpoint
 from creditledger.ledger.services import checkpoint_create
@@ -289,15 +289,23 @@ def verify_anchor(anchor: dict, *, verifier=None, check_ledger: bool = True) -> 
 
 
 def _against_ledger(body: signing.CheckpointBody) -> list[Fault]:
-    """The ledger still holds the entry the checkpoint vouches for, with the same hash."""
+    """The ledger still holds what the checkpoint vouches for: its entries 1..size still
+    hash to the signed root (or, for a checkpoint from before the tree, entry `size` still
+    has the signed chain hash)."""
     try:
         stored = LedgerEntry.objects.filter(seq=body.size).values_list("hash", flat=True).first()
+        root = None
+        if stored is not None and stored != body.hash and sealer.tree_size() >= body.size:
+            root = merkle.tree_root(size=body.size, read_tiles=sealer.read_tiles).hex()
     except DatabaseError:
         return []  # no database here: the signature alone has been checked
     if stored is None:
         return [Fault(LEDGER_MISMATCH, f"the ledger has no entry {body.size}")]
-    if stored != body.hash:
-        return [Fault(LEDGER_MISMATCH, f"entry {body.size} now has hash {stored}, signed as {body.hash}")]
+    if body.hash not in (stored, root):
+        now = f"tree root {root}" if root else f"entry {body.size} has hash {stored}"
+        return [
+            Fault(LEDGER_MISMATCH, f"the first {body.size} entries now give {now}, signed as {body.hash}")
+        ]
     return []
 
 

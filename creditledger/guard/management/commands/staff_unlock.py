@@ -44,4 +44,5 @@ class Command(BaseCommand):
                 )
         entry = services.staff_unlock(actor=actor, username=username, addresses=addresses)
         where = ", ".join(addresses) if addresses else "every address"
-        self.stdout.write(f"Unlocked {username} from {where} (ledger #{entry.seq}).")
+        recorded = f"ledger #{entry.seq}" if entry.seq else "recorded in the ledger"  # seq: once sealed
+        self.stdout.write(f"Unlocked {username} from {where} ({recorded}).")
