@@ -33,7 +33,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from creditledger.ledger import canonical, merkle, sealer, signing
-from creditledger.ledger.models import LedgerEntry
+from creditledger.ledger.models import Checkpoint, LedgerEntry
 from creditledger.ledger.selectors import latest_checkpoint
 from creditledger.ledger.services import checkpoint_create
 from penalties.reports.formats import ROWS_KEYWORD
@@ -53,6 +53,7 @@ BAD_MANIFEST = "malformed manifest"
 UNREADABLE = "unreadable file"
 NO_ENTRY = "no ledger entry"
 ENTRY_MISMATCH = "ledger entry mismatch"
+NOT_INCLUDED = "ledger entry not in the signed tree"
 
 # The ledger entry that records a finished export: subject ("export", its id).
 COMPLETED = "export.completed"
@@ -212,6 +213,7 @@ class Verdict:
     faults: list[Fault]
     entry: LedgerEntry | None = None
     entry_skipped: str = ""
+    proof: str = ""  # how the entry was proved to be in the signed tree, or why it was not yet
 
 
 def verify(
@@ -259,7 +261,11 @@ def verify_all(
     if not check_ledger:
         return Verdict(faults, entry_skipped="offline (--offline)")
     entry, entry_faults, skipped = verify_entry(manifest, sha256=sha256, size=size)
-    return Verdict(faults + entry_faults, entry=entry, entry_skipped=skipped)
+    proof = ""
+    if entry is not None:
+        proof_faults, proof = prove_entry(entry, verifier=verifier)
+        entry_faults += proof_faults
+    return Verdict(faults + entry_faults, entry=entry, entry_skipped=skipped, proof=proof)
 
 
 def verify_anchor(anchor: dict, *, verifier=None, check_ledger: bool = True) -> list[Fault]:
@@ -346,6 +352,55 @@ def verify_entry(manifest: dict, *, sha256: str, size: int) -> tuple[LedgerEntry
             detail = f"{named}: {what} is {actual}, the entry recorded {recorded.get(key)}"
             faults.append(Fault(ENTRY_MISMATCH, detail))
     return entry, faults, ""
+
+
+def prove_entry(entry: LedgerEntry, *, verifier: signing.Verifier | None = None) -> tuple[list[Fault], str]:
+    """Prove that `entry`, as stored now, is the leaf the signed tree holds: its leaf hash
+    (SHA-256(0x00 ‖ body)) and the inclusion proof read from the tiles lead to the root of
+    the newest tree checkpoint, whose signature is checked with `verifier` (default: this
+    installation's key). (faults, what was proved or why not yet).
+
+    The entry is written after the manifest it records, so the manifest's own checkpoint
+    never covers it; the next checkpoint (signed every few minutes, and by the next export)
+    does. Until one does, its recorded values have been checked but not its inclusion, and
+    the answer says so rather than failing. An entry whose row was edited (body and hash
+    rewritten to match a recomputed manifest) no longer leads to the signed root."""
+    try:
+        newest = (
+            Checkpoint.objects.filter(kind=Checkpoint.Kind.TREE, seq__gte=entry.seq)
+            .order_by("-seq")
+            .only("seq", "note")
+            .first()
+        )
+        if newest is None:
+            return [], f"inclusion not proved yet: no signed checkpoint covers entry {entry.seq} so far"
+        try:
+            signed = signing.open_checkpoint(newest.note, verifier)
+        except signing.NoteError as exc:
+            return [Fault(BAD_SIGNATURE, f"checkpoint {newest.seq}: {exc}")], ""
+        if (signed.origin, signed.size) != (settings.LEDGER_ORIGIN, newest.seq):
+            detail = f"checkpoint {newest.seq} signs size {signed.size} of log {signed.origin!r}"
+            return [Fault(CHECKPOINT_MISMATCH, detail)], ""
+        proof = merkle.inclusion_proof(index=entry.seq - 1, size=signed.size, read_tiles=sealer.read_tiles)
+    except DatabaseError:
+        return [], "inclusion not checked: no database here"
+    except merkle.MerkleError as exc:
+        return [Fault(NOT_INCLUDED, f"entry {entry.seq}: no inclusion proof in tree {newest.seq}: {exc}")], ""
+    try:
+        merkle.verify_inclusion(
+            index=entry.seq - 1,
+            size=signed.size,
+            leaf_hash=merkle.leaf_hash(bytes(entry.body)),
+            proof=proof,
+            root=bytes.fromhex(signed.hash),
+        )
+    except merkle.ProofError as exc:
+        detail = f"entry {entry.seq} as stored is not the leaf signed in checkpoint {signed.size}: {exc}"
+        return [Fault(NOT_INCLUDED, detail)], ""
+    return [], (
+        f"entry {entry.seq} proved in signed checkpoint {signed.size} "
+        f"(root {signed.hash}, {len(proof)}-hash inclusion proof)"
+    )
 
 
 def dumps(manifest: dict) -> bytes:

@@ -8,7 +8,7 @@ from django.utils import timezone
 from creditledger.ledger.actors import Actor
 from penalties import demo
 from penalties.models import Restriction, RestrictionAck
-from penalties.services import restriction_acknowledge, trader_reassess
+from penalties.services import restriction_acknowledge, restriction_lift, trader_reassess
 from tests import factories
 from tests.conftest import _staff
 from traders.models import Trader
@@ -28,8 +28,11 @@ def seeded(db):
     demo.seed(traders=40, violations=220, seed=30)
     now = timezone.now()
     flagged = list(Trader.objects.filter(needs_reassessment=True).order_by("pk"))
-    for days_ago in (20, 10):  # proposed measures take effect at their objection deadline
-        for trader in flagged:
+    # Proposed measures take effect at their objection deadline. Half the traders are first
+    # reassessed 20 days ago, all of them 10 days ago: whatever day the suite runs, measures
+    # are then noticed on two days, and some are still proposed.
+    for days_ago, traders in ((20, flagged[: len(flagged) // 2]), (10, flagged)):
+        for trader in traders:
             trader_reassess(trader=trader, now=now - dt.timedelta(days=days_ago))
     in_force = Restriction.objects.filter(state="active").select_related("trader").order_by("pk")
     for n, restriction in enumerate(in_force):
@@ -40,6 +43,13 @@ def seeded(db):
             actor = Actor.for_apikey(f"key{platform.pk}", platform)
             enforced = restriction.starts_at + dt.timedelta(hours=(n * 7 + k * 5) % 90 + 1)
             restriction_acknowledge(actor=actor, restriction=restriction, enforced_at=min(enforced, now))
+    # A lifted measure too, so the registers always hold measures in three states.
+    restriction_lift(
+        actor=Actor.system("reports_fixture"),
+        restriction=in_force.last(),
+        note="lifted by hand so the register holds a lifted measure",
+        now=now,
+    )
     return {"now": now, "acks": RestrictionAck.objects.count()}
 
 

@@ -20,9 +20,11 @@ from creditledger.ledger import canonical
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.models import LedgerEntry
 from creditledger.ledger.selectors import STATUS_ACTIONS, changes_after
+from creditledger.ledger.services import checkpoint_create
 from penalties.models import Export
 from penalties.reports import manifest, services, tasks
 from tests import factories
+from tests.ledger.helpers import tamper
 from tests.worker import ROOT
 
 pytestmark = pytest.mark.django_db
@@ -150,6 +152,53 @@ def test_verify_export_passes_the_untouched_download_naming_its_entry(downloaded
     seq = _entries(export).get().seq
     assert f"ledger entry {seq} (export.completed of export {export.pk}) matches" in out
     assert ": ok: " in out and export.sha256 in out
+
+
+def test_verify_export_proves_the_entry_under_the_next_signed_checkpoint(downloaded, capsys):
+    export, path, manifest_path = downloaded
+    entry = _entries(export).get()
+    call_command("verify_export", str(path), str(manifest_path))
+    out = capsys.readouterr().out
+    assert f"inclusion not proved yet: no signed checkpoint covers entry {entry.seq}" in out
+    checkpoint = checkpoint_create()
+    assert checkpoint.seq >= entry.seq
+    call_command("verify_export", str(path), str(manifest_path))
+    out = capsys.readouterr().out
+    assert f"entry {entry.seq} proved in signed checkpoint {checkpoint.seq} (root {checkpoint.root}" in out
+    verdict = manifest.verify_all(path, manifest.loads(manifest_path.read_bytes()))
+    assert verdict.faults == [] and verdict.proof.startswith(f"entry {entry.seq} proved")
+
+
+def test_an_entry_rewritten_to_match_a_recomputed_manifest_fails_its_inclusion_proof(downloaded):
+    """The forger also has the database: it rewrites the export's entry (payload, body and
+    hash, the chain relinked) to record the forged file and manifest. Every value then
+    agrees, but the entry is no longer the leaf the signed tree holds."""
+    export, path, manifest_path = downloaded
+    checkpoint_create()
+    forged = _edit_and_recompute(path, manifest_path)
+    entry = _entries(export).get()
+    payload = dict(entry.payload, sha256=forged["sha256"], size=forged["size"])
+    payload["manifest_sha256"] = manifest.manifest_digest(forged)
+    body = canonical.entry_body(
+        seq=entry.seq,
+        at=entry.at,
+        actor=entry.actor,
+        action=entry.action,
+        subject_type=entry.subject_type,
+        subject_id=entry.subject_id,
+        trader_uscc=entry.trader_uscc,
+        payload=payload,
+    )
+    tamper(
+        "UPDATE ledger_ledgerentry SET payload = %s, body = %s, hash = %s WHERE seq = %s",
+        [json.dumps(payload), body, canonical.chain_hash(entry.prev_hash, body), entry.seq],
+    )
+    faults = manifest.verify(path, forged)
+    assert [f.kind for f in faults] == [manifest.NOT_INCLUDED]
+    assert f"entry {entry.seq} as stored is not the leaf signed in checkpoint" in str(faults[0])
+    with pytest.raises(CommandError) as caught:
+        call_command("verify_export", str(path), str(manifest_path))
+    assert caught.value.returncode == 1 and "ledger entry not in the signed tree" in str(caught.value)
 
 
 def _edit_and_recompute(path: Path, manifest_path: Path) -> dict:

@@ -1,6 +1,7 @@
 """manage.py verify_export FILE MANIFEST: does this file match its manifest, does the
 manifest's ledger checkpoint carry the ledger's signature, and did the ledger record this
-file and this manifest when the export finished (its `export.completed` entry)?
+file and this manifest when the export finished (its `export.completed` entry, proved to be
+in the signed Merkle tree by an inclusion proof under the newest checkpoint)?
 
 Exit 0 when everything holds; 1 naming each fault (sha256, size, row count, checkpoint
 signature, checkpoint against the ledger, the ledger entry: which export, which entry,
@@ -64,6 +65,8 @@ class Command(BaseCommand):
                 f"ledger entry {verdict.entry.seq} ({verdict.entry.action} of export "
                 f"{data['export_id']}) matches"
             )
+            if verdict.proof:
+                recorded += f", {verdict.proof}"
         else:
             recorded = f"ledger entry check skipped: {verdict.entry_skipped}"
         self.stdout.write(
