@@ -93,6 +93,8 @@ MIDDLEWARE = [
     "creditledger.ops.middleware.OpsEndpointsMiddleware",
     "creditledger.ops.middleware.RequestContextMiddleware",
     "creditledger.ops.middleware.RequestMetricsMiddleware",
+    # Under /api/ every answer is JSON, errors from below included: see creditledger/api/errors.py.
+    "creditledger.api.errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # beside the other security headers
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -239,6 +241,14 @@ EVIDENCE_CONTENT_TYPES = _typed(
 # Django keeps uploads above this in a temporary file, so large evidence never sits in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# The platform API refuses a body from its Content-Length before reading it (413, JSON):
+# JSON bodies up to API_MAX_BODY_BYTES, multipart reports up to API_MAX_UPLOAD_BYTES
+# (API_MAX_EVIDENCE_FILES files of EVIDENCE_MAX_BYTES, and the form around them).
+API_MAX_BODY_BYTES = _typed("API_MAX_BODY_BYTES", env.int, 1024 * 1024)
+API_MAX_EVIDENCE_FILES = _typed("API_MAX_EVIDENCE_FILES", env.int, 10)
+API_MAX_UPLOAD_BYTES = API_MAX_EVIDENCE_FILES * EVIDENCE_MAX_BYTES + API_MAX_BODY_BYTES
+if min(API_MAX_BODY_BYTES, API_MAX_EVIDENCE_FILES) < 1:
+    raise ImproperlyConfigured("API_MAX_BODY_BYTES and API_MAX_EVIDENCE_FILES must be positive integers")
 
 # --- Ledger -----------------------------------------------------------------------------
 # Which key signs ledger checkpoints: "file", an Ed25519 seed held by the process (below;
@@ -506,7 +516,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"apikey": env.str("API_THROTTLE_RATE", default="6000/min")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "creditledger.api.parsers.JSONParser",  # orjson, strict: see its docstring
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -119,6 +119,11 @@ def traders_lookup(*, platform: Platform, codes: list[str], shop_ids: list[str])
     return items
 
 
+def feed_head() -> int:
+    """The seq of the newest sealed entry (0 for an empty ledger), as the feed's database sees it."""
+    return LedgerEntry.objects.using(read_db()).order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
 def feed(*, after: int, limit: int) -> tuple[list[LedgerEntry], bool]:
     """Status-relevant entries after `after`, and whether more are waiting (one query)."""
     # The stored bytes and hashes are for verify_ledger; the feed shows only each entry's

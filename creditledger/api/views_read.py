@@ -156,7 +156,7 @@ class TraderLookupView(StatusReadView):
         tags=["traders"],
         request=LookupRequestSerializer,
         parameters=[RETRY_AFTER],
-        responses={200: LookupResponseSerializer, **errors(400, 403)},
+        responses={200: LookupResponseSerializer, **errors(400, 403, 413)},
         examples=[
             OpenApiExample(
                 "codes and shops",
@@ -188,13 +188,27 @@ class ChangesView(StatusReadView):
         "and you never miss an entry. Replaying from 0 rebuilds every trader's status.",
         tags=["changes"],
         parameters=[ChangesQuerySerializer, RETRY_AFTER],
-        responses={200: FeedSerializer, **errors(400, 403)},
+        responses={200: FeedSerializer, **errors(400, 403, 409)},
     )
     def get(self, request: Request) -> Response:
         query = ChangesQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         after, limit = query.validated_data["after"], query.validated_data["limit"]
         entries, has_more = selectors.feed(after=after, limit=limit)
+        if not entries and after > 0:
+            # A cursor past the head is not "nothing new": this ledger was restored to an
+            # earlier point, or the platform's state is from elsewhere. An empty page would
+            # let it skip the entries that will take those seqs; say so instead.
+            head = selectors.feed_head()
+            if after > head:
+                message = (
+                    f"after={after} is beyond the ledger's head, seq {head}: resume from a seq "
+                    "this server gave you (at most the head)"
+                )
+                error = ApplicationError(
+                    message, field="after", code="cursor_beyond_head", extra={"head": head}
+                )
+                return Response(error.as_dict(), status=409)
         platform = platform_of(request)
         return Response(
             {

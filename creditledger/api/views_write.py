@@ -15,7 +15,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -29,6 +29,7 @@ from creditledger.api.idempotency import (
     run_once,
 )
 from creditledger.api.openapi import errors
+from creditledger.api.parsers import JSONParser
 from creditledger.exceptions import ApplicationError
 from penalties.models import Restriction, Violation
 from penalties.services import report_submit, restriction_acknowledge
@@ -76,7 +77,7 @@ class ReportCreateApi(APIView):
             "multipart/form-data": s.ReportMultipartSerializer,
         },
         parameters=[_key_parameter(required=True)],
-        responses={201: s.ReportSerializer, **errors(400, 401, 403, 415, 422, 429)},
+        responses={201: s.ReportSerializer, **errors(400, 401, 403, 413, 415, 422, 429)},
         tags=["reports"],
     )
     def post(self, request):
@@ -187,7 +188,7 @@ class ShopsDeclareApi(APIView):
             "as they are."
         ),
         request=s.ShopsDeclareSerializer,
-        responses={200: s.ShopsDeclaredSerializer, **errors(400, 401, 403, 415, 429)},
+        responses={200: s.ShopsDeclaredSerializer, **errors(400, 401, 403, 413, 415, 429)},
         tags=["shops"],
     )
     def put(self, request):
@@ -224,7 +225,7 @@ class RestrictionAckApi(APIView):
         responses={
             201: s.AckSerializer,
             200: OpenApiResponse(s.AckSerializer, description=_("Already acknowledged, same enforced_at.")),
-            **errors(400, 401, 403, 404, 415, 422, 429),
+            **errors(400, 401, 403, 404, 413, 415, 422, 429),
         },
         tags=["restrictions"],
     )
