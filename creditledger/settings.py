@@ -238,6 +238,12 @@ EVIDENCE_CONTENT_TYPES = _typed(
         "application/zip",
     ],
 )
+# A violation is recorded only while it can still be penalised: the Administrative Penalty
+# Law (2021, art. 36) bars penalties two years after the act, five where life, health or
+# financial security was at stake (counterfeit and substandard goods often are).
+VIOLATION_MAX_AGE_YEARS = _typed("VIOLATION_MAX_AGE_YEARS", env.int, 5)
+if VIOLATION_MAX_AGE_YEARS < 1:
+    raise ImproperlyConfigured("VIOLATION_MAX_AGE_YEARS must be a positive integer")
 # Django keeps uploads above this in a temporary file, so large evidence never sits in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -533,6 +539,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1: a nullable object is oneOf [its schema, {"type": "null"}], which strict validators
+    # accept; 3.0's allOf + nullable without a type they read as "never null".
+    "OAS_VERSION": "3.1.0",
 }
 # The header platforms send their key in: "Authorization: Api-Key <key>".
 API_KEY_CUSTOM_HEADER = None

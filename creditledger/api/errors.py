@@ -13,6 +13,7 @@ gone in the middle of a request. ApiErrorMiddleware turns those into JSON:
 - a request that failed because the database connection failed (OperationalError,
   InterfaceError: a restart, a failover) is a 503 with Retry-After, which a platform's
   client retries, rather than a 500 it would log as our bug;
+- a path with or without its trailing slash reaches the same endpoint (no redirect);
 - an HTML error page from anywhere below is replaced by its JSON form, same status,
   the other headers kept (the request id among them).
 """
@@ -27,6 +28,7 @@ from django.core import signals
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ class ApiErrorMiddleware:
         refused = _refuse_by_length(request)
         if refused is not None:
             return refused
+        _accept_either_slash(request)
         request._api_exception = None
         response = self.get_response(request)
         return _as_json(request, response)
@@ -71,6 +74,29 @@ class ApiErrorMiddleware:
         if not request.path_info.startswith(PREFIX):
             return None
         return _for_exception(exception)
+
+
+def _accept_either_slash(request) -> None:
+    """`changes` and `changes/`, `traders/lookup/` and `traders/lookup` are the same endpoint.
+
+    The path is switched in place, not redirected: a client does not follow a redirect with
+    its POST body, and a redirect costs a round trip on every poll.
+    """
+    path = request.path_info
+    if _resolves(path, request):
+        return
+    other = path[:-1] if path.endswith("/") else path + "/"
+    if _resolves(other, request):
+        request.path_info = other
+        request.path = request.path[: len(request.path) - len(path)] + other
+
+
+def _resolves(path: str, request) -> bool:
+    try:
+        resolve(path, getattr(request, "urlconf", None))
+    except Resolver404:
+        return False
+    return True
 
 
 def _refuse_by_length(request) -> HttpResponse | None:

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from creditledger.api import selectors, serializers_read
 from creditledger.api.auth import platform_of
 from creditledger.api.openapi import RETRY_AFTER, errors
+from creditledger.api.parsers import JSONParser
 from creditledger.api.serializers_read import (
     ChangesQuerySerializer,
     CheckpointSerializer,
@@ -38,6 +39,13 @@ from traders.models import ApiKey, Trader
 
 STATUS_READ = ApiKey.Scope.STATUS_READ.value
 
+# 18 characters of the code's alphabet, spaces allowed between them, either case.
+USCC_SCHEMA = {
+    "type": "string",
+    "minLength": 18,
+    "maxLength": 64,
+    "pattern": r"^ *(?:[0-9A-HJ-NPQRTUWXYa-hj-npqrtuwxy] *){18}$",
+}
 IF_NONE_MATCH = OpenApiParameter(
     "If-None-Match",
     OpenApiTypes.STR,
@@ -102,9 +110,13 @@ class TraderDetailView(StatusReadView):
         parameters=[
             OpenApiParameter(
                 "uscc",
-                OpenApiTypes.STR,
+                USCC_SCHEMA,
                 OpenApiParameter.PATH,
-                description="The unified social credit code; lower case and spaces are accepted.",
+                description=(
+                    "The unified social credit code (GB 32100-2015: 18 characters of 0-9 and A-Y "
+                    "without I, O, S, V, Z, the last a check character); lower case and spaces "
+                    "are accepted. A code breaking the check character is a 400 (`uscc_check`)."
+                ),
             ),
             IF_NONE_MATCH,
             ETAG,
@@ -147,6 +159,8 @@ class TraderByShopView(StatusReadView):
 
 
 class TraderLookupView(StatusReadView):
+    parser_classes = [JSONParser]  # a list of codes is JSON; no multipart form of it
+
     @extend_schema(
         operation_id="traders_lookup",
         summary="Many traders at once, by code or by your shop ids",

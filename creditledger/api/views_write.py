@@ -11,7 +11,6 @@ from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
@@ -23,6 +22,7 @@ from creditledger.api import serializers_write as s
 from creditledger.api.auth import actor_for, platform_of
 from creditledger.api.idempotency import (
     HEADER,
+    MAX_KEY_LENGTH,
     file_digest,
     idempotency_key,
     request_fingerprint,
@@ -42,12 +42,13 @@ EVIDENCE_FIELDS = ("files", "files[]")
 def _key_parameter(*, required: bool) -> OpenApiParameter:
     return OpenApiParameter(
         HEADER,
-        OpenApiTypes.STR,
+        {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": r"^[\x20-\x7e]+$"},
         OpenApiParameter.HEADER,
         required=required,
         description=_(
-            "A unique value per request (e.g. a UUID). A retry with the same key and the same "
-            "request gets the stored response; the same key with another request gets 422."
+            "A unique value per request (e.g. a UUID): 1-200 printable ASCII characters. A retry "
+            "with the same key and the same request gets the stored response; the same "
+            "key with another request gets 422."
         ),
     )
 

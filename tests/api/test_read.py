@@ -319,18 +319,18 @@ def test_a_bulk_lookup_of_1000_items_is_answered_and_1001_is_refused(client, set
 
 
 @pytest.mark.parametrize(
-    ("payload", "field"),
+    ("payload", "field", "code"),
     [
-        ({}, "codes"),
-        ({"codes": []}, "codes"),
-        ({"codes": "91350100M000100Y43"}, "codes"),
-        ({"codes": [1, None]}, "codes.1"),
-        ({"shop_ids": [{"id": 1}]}, "shop_ids.0"),
-        ({"codes": ["x" * 65]}, "codes.0"),
+        ({}, "codes", "empty"),
+        ({"codes": []}, "codes", "empty"),
+        ({"codes": "91350100M000100Y43"}, "codes", "not_a_list"),
+        ({"codes": [1, None]}, "codes.1", "null"),
+        ({"shop_ids": [{"id": 1}]}, "shop_ids.0", "invalid"),
+        ({"codes": ["x" * 65]}, "codes.0", "max_length"),
     ],
 )
-def test_a_malformed_lookup_is_a_400_naming_the_field(client, payload, field):
-    body = _errors_shape(client.post("/api/v1/traders/lookup", payload, format="json"), 400, "invalid")
+def test_a_malformed_lookup_is_a_400_naming_the_field_and_rule(client, payload, field, code):
+    body = _errors_shape(client.post("/api/v1/traders/lookup", payload, format="json"), 400, code)
     assert field in body["fields"], body
 
 
@@ -538,18 +538,18 @@ def test_the_feed_leaves_out_who_decided_and_the_internal_note(client, officer, 
 
 
 @pytest.mark.parametrize(
-    ("query", "field"),
+    ("query", "field", "code"),
     [
-        ({"after": -1}, "after"),
-        ({"after": "abc"}, "after"),
-        ({"after": 2**63}, "after"),
-        ({"limit": 0}, "limit"),
-        ({"limit": 1001}, "limit"),
-        ({"limit": "ten"}, "limit"),
+        ({"after": -1}, "after", "min_value"),
+        ({"after": "abc"}, "after", "invalid"),
+        ({"after": 2**63}, "after", "max_value"),
+        ({"limit": 0}, "limit", "min_value"),
+        ({"limit": 1001}, "limit", "max_value"),
+        ({"limit": "ten"}, "limit", "invalid"),
     ],
 )
-def test_bad_feed_parameters_are_a_400_naming_them(client, query, field):
-    body = _errors_shape(client.get("/api/v1/changes/", query), 400, "invalid")
+def test_bad_feed_parameters_are_a_400_naming_them_and_the_rule(client, query, field, code):
+    body = _errors_shape(client.get("/api/v1/changes/", query), 400, code)
     assert field in body["fields"]
 
 
