@@ -402,6 +402,20 @@ CELERY_TASK_ROUTES = {
 
 # --- Cache ------------------------------------------------------------------------------
 CACHES = {"default": _typed("CACHE_URL", env.cache_url, "locmemcache://")}
+# The platform API's per-key rate limit is counted in this Redis (creditledger/api/ratelimit.py):
+# the cache's own Redis unless set; empty (a local-memory cache) counts per process.
+_cache_location = CACHES["default"].get("LOCATION", "")
+API_THROTTLE_REDIS_URL = _typed(
+    "API_THROTTLE_REDIS_URL",
+    env.str,
+    _cache_location
+    if "redis" in CACHES["default"]["BACKEND"].lower() and isinstance(_cache_location, str)
+    else "",
+)
+# How long a web process trusts an API key it checked: the bound on revoking one.
+API_KEY_CACHE_SECONDS = _typed("API_KEY_CACHE_SECONDS", env.float, 5.0)
+if not 0 <= API_KEY_CACHE_SECONDS <= 60:
+    raise ImproperlyConfigured("API_KEY_CACHE_SECONDS must be between 0 and 60")
 
 # --- Security ---------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = _typed("SECURE_SSL_REDIRECT", env.bool, not DEBUG)
@@ -519,8 +533,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["creditledger.api.auth.PlatformKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["creditledger.api.auth.IsPlatform"],
     "DEFAULT_THROTTLE_CLASSES": ["creditledger.api.auth.PerKeyThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"apikey": env.str("API_THROTTLE_RATE", default="6000/min")},
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_RATES": {"apikey": _typed("API_THROTTLE_RATE", env.str, "6000/min")},
+    "DEFAULT_RENDERER_CLASSES": ["creditledger.api.parsers.JSONRenderer"],  # orjson
     "DEFAULT_PARSER_CLASSES": [
         "creditledger.api.parsers.JSONParser",  # orjson, strict: see its docstring
         "rest_framework.parsers.MultiPartParser",
@@ -542,6 +556,10 @@ SPECTACULAR_SETTINGS = {
     # 3.1: a nullable object is oneOf [its schema, {"type": "null"}], which strict validators
     # accept; 3.0's allOf + nullable without a type they read as "never null".
     "OAS_VERSION": "3.1.0",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "creditledger.api.openapi.add_rate_limit_headers",
+    ],
 }
 # The header platforms send their key in: "Authorization: Api-Key <key>".
 API_KEY_CUSTOM_HEADER = None

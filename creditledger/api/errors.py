@@ -13,6 +13,7 @@ gone in the middle of a request. ApiErrorMiddleware turns those into JSON:
 - a request that failed because the database connection failed (OperationalError,
   InterfaceError: a restart, a failover) is a 503 with Retry-After, which a platform's
   client retries, rather than a 500 it would log as our bug;
+- the per-key rate limit's RateLimit and RateLimit-Policy headers on every keyed answer;
 - a path with or without its trailing slash reaches the same endpoint (no redirect);
 - an HTML error page from anywhere below is replaced by its JSON form, same status,
   the other headers kept (the request id among them).
@@ -26,7 +27,7 @@ import sys
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 
@@ -66,14 +67,32 @@ class ApiErrorMiddleware:
             return refused
         _accept_either_slash(request)
         request._api_exception = None
-        response = self.get_response(request)
-        return _as_json(request, response)
+        request.ratelimit = None
+        _skip_health_checks()
+        response = _as_json(request, self.get_response(request))
+        if request.ratelimit is not None:
+            for name, value in request.ratelimit.headers().items():
+                response[name] = value
+        return response
 
     def process_exception(self, request, exception):
         """Exceptions raised in a view outside DRF's handler (DRF views shape their own)."""
         if not request.path_info.startswith(PREFIX):
             return None
         return _for_exception(exception)
+
+
+def _skip_health_checks() -> None:
+    """No `SELECT 1` before an API request's first query (CONN_HEALTH_CHECKS).
+
+    The officers' pages keep the check: a connection the database dropped is replaced before
+    the page runs. Under /api/ it would be one more round trip on every status lookup; a
+    dropped connection fails the request instead, as a JSON 503 with Retry-After (above),
+    Django discards the connection at the end of that request, and the client's retry gets
+    a new one.
+    """
+    for conn in connections.all(initialized_only=True):
+        conn.health_check_done = True
 
 
 def _accept_either_slash(request) -> None:

@@ -63,3 +63,33 @@ def errors(*statuses: int, **descriptions: str) -> dict[int, OpenApiResponse]:
         )
         for status in wanted
     }
+
+
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Policy": {
+        "description": 'The key\'s rate limit: `"apikey";q=<requests>;w=<seconds>` '
+        "(IETF httpapi RateLimit header fields).",
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": 'Where this key stands: `"apikey";r=<left in this window>;t=<seconds to its end>`.',
+        "schema": {"type": "string"},
+    },
+}
+
+
+def add_rate_limit_headers(result, generator, request, public):
+    """drf-spectacular postprocessing hook: every answer to a keyed call carries the rate
+    limit's headers (401s do not: there is no key to count)."""
+    result.setdefault("components", {}).setdefault("headers", {}).update(RATE_LIMIT_HEADERS)
+    refs = {name: {"$ref": f"#/components/headers/{name}"} for name in RATE_LIMIT_HEADERS}
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for operation in operations.values():
+            if not isinstance(operation, dict) or not operation.get("security"):
+                continue
+            for status, response in operation.get("responses", {}).items():
+                if status != "401":
+                    response.setdefault("headers", {}).update(refs)
+    return result

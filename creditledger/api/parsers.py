@@ -1,4 +1,4 @@
-"""The API's JSON parser: orjson, strict, bounded.
+"""The API's JSON parser and renderer: orjson, strict, bounded.
 
 DRF's JSONParser is Python's json module: a document nested a few thousand levels deep
 raises RecursionError (a 500), and a lone UTF-16 surrogate ("\\ud800") decodes into a str
@@ -12,6 +12,8 @@ from __future__ import annotations
 import orjson
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
+from rest_framework.utils.encoders import JSONEncoder as DRFEncoder
 
 MAX_DEPTH = 32  # no request of this API nests deeper than 4; generous, far from any recursion limit
 
@@ -41,3 +43,21 @@ def _check_depth(data) -> None:
         if depth > MAX_DEPTH:
             raise ParseError(f"JSON parse error: nested deeper than {MAX_DEPTH} levels")
         level = [c for v in containers for c in (v.values() if isinstance(v, dict) else v)]
+
+
+_FALLBACK = DRFEncoder()
+
+
+class JSONRenderer(BaseRenderer):
+    """DRF's JSON (compact, UTF-8, not ASCII-escaped) from orjson: several times faster on
+    a lookup of 1000 traders. Types orjson does not know (Decimal, lazy translations) go
+    through DRF's encoder, so the output is the same."""
+
+    media_type = "application/json"
+    format = "json"
+    charset = None  # JSON is UTF-8 (RFC 8259): no charset parameter, as DRF's renderer
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        if data is None:
+            return b""
+        return orjson.dumps(data, default=_FALLBACK.default)
