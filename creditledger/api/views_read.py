@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
+from django.http import HttpResponse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
@@ -17,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from creditledger.api import selectors, serializers_read
+from creditledger.api import feed_sql, selectors, serializers_read
 from creditledger.api.auth import platform_of
 from creditledger.api.openapi import RETRY_AFTER, errors
 from creditledger.api.parsers import JSONParser
@@ -34,6 +35,7 @@ from creditledger.api.serializers_read import (
 from creditledger.exceptions import ApplicationError
 from creditledger.ledger import selectors as ledger_selectors
 from creditledger.ledger import signing
+from creditledger.routers import read_db
 from traders import uscc as uscc_rules
 from traders.models import ApiKey, Trader
 
@@ -208,22 +210,23 @@ class ChangesView(StatusReadView):
         query = ChangesQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         after, limit = query.validated_data["after"], query.validated_data["limit"]
+        platform = platform_of(request)
+        db = read_db()
+        if feed_sql.available(db):
+            seqs, texts, has_more = feed_sql.feed_page(
+                db=db, after=after, limit=limit, platform_code=platform.code
+            )
+            if seqs or after == 0 or after <= selectors.feed_head():
+                body = feed_sql.page_bytes(texts, next_seq=seqs[-1] if seqs else after, has_more=has_more)
+                return HttpResponse(body, content_type="application/json")
+            return _beyond_head(after)
         entries, has_more = selectors.feed(after=after, limit=limit)
         if not entries and after > 0:
             # A cursor past the head is not "nothing new": this ledger was restored to an
             # earlier point, or the platform's state is from elsewhere. An empty page would
             # let it skip the entries that will take those seqs; say so instead.
-            head = selectors.feed_head()
-            if after > head:
-                message = (
-                    f"after={after} is beyond the ledger's head, seq {head}: resume from a seq "
-                    "this server gave you (at most the head)"
-                )
-                error = ApplicationError(
-                    message, field="after", code="cursor_beyond_head", extra={"head": head}
-                )
-                return Response(error.as_dict(), status=409)
-        platform = platform_of(request)
+            if after > selectors.feed_head():
+                return _beyond_head(after)
         return Response(
             {
                 "entries": [serializers_read.feed_entry_data(entry, platform) for entry in entries],
@@ -231,6 +234,16 @@ class ChangesView(StatusReadView):
                 "has_more": has_more,
             }
         )
+
+
+def _beyond_head(after: int) -> Response:
+    head = selectors.feed_head()
+    message = (
+        f"after={after} is beyond the ledger's head, seq {head}: resume from a seq this server "
+        "gave you (at most the head)"
+    )
+    error = ApplicationError(message, field="after", code="cursor_beyond_head", extra={"head": head})
+    return Response(error.as_dict(), status=409)
 
 
 class PublicKeyView(APIView):
