@@ -105,6 +105,7 @@ messages: $(VENV)/.dev
 
 bench: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/creditledger_bench
 bench: export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/12
+bench: export CACHE_URL ?= rediscache://127.0.0.1:6379/15
 bench: export SECRET_KEY ?= bench-only-secret-key-not-for-production-use-0123456789
 bench: export DEBUG := 0
 bench: export VAR_DIR ?= $(CURDIR)/var/bench

@@ -1,21 +1,22 @@
-"""Platform API under load, served by gunicorn on loopback.
+"""Platform API under load, served by gunicorn (BENCH_API_WORKERS=2 sync workers) on loopback.
 
 1. `GET /api/v1/traders/{uscc}` driven by wrk (Debian: `apt-get install wrk`; without it a
-   bounded Python threads client stands in and says so): requests/s, p50 and p99.
-   Reference, same run, same gunicorn settings: a bare Django view (bench/bare_wsgi.py,
-   never in the project's URLs) returning the same trader row.
-2. `POST /api/v1/traders/lookup` with 1000 codes: p50 latency over BENCH_BULK_ROUNDS calls.
-   Reference: the same 1000 codes as single GETs, one after another.
-3. Replaying the change feed (`GET changes/?limit=1000` page after page) over 1M entries:
-   entries/s. Reference: the same pages read in process through the feed's selector (no
-   HTTP, no JSON). The ledger is topped up to 1M entries with bench_ledger's generator
-   (violation.confirmed entries, all in the feed) and kept between runs, as bench_ledger
-   keeps it.
+   bounded Python threads client stands in and says so) at 4 and 16 connections:
+   requests/s, p50 and p99. Reference, same run, same gunicorn settings, the runs
+   interleaved: a bare Django view (bench/bare_wsgi.py, never in the project's URLs)
+   returning the same trader row. Goal: >= 1.0x, p99 < 25 ms at 4 connections.
+2. `POST /api/v1/traders/lookup` with 1000 codes: p50 over HTTP against the same 1000 codes
+   as single GETs; and in process (Django's test client), its server time and its queries.
+   Goal: one query, < 50 ms.
+3. Replaying the change feed (`GET changes/?limit=1000` page after page, from 0) over
+   100k and 1M entries: entries/s against a COPY of the same rows (the feed's columns and
+   bodies, in seq order). Goal: >= 100k entries/s and >= 0.3x.
+4. SQL queries and Redis round trips per warm lookup, counted in process.
 
 Traders: BENCH_API_TRADERS (100000) rows with a shop each on a "bench" platform and a
-measure on every tenth, bulk-inserted once and kept. Knobs: BENCH_API_SECONDS (10 per
-load run), BENCH_API_CONNECTIONS (16), BENCH_API_WORKERS (2 x CPUs + 1 sync workers),
-BENCH_FEED_ENTRIES (1000000), BENCH_FEED_SECONDS (600, a bound on each replay),
+measure on every tenth, bulk-inserted once and kept (then ANALYZE). The ledger is topped up
+to BENCH_FEED_ENTRIES (1000000) with bench_ledger's generator and kept. Knobs:
+BENCH_API_SECONDS (10 per load run), BENCH_API_ROUNDS (3 interleaved runs, medians),
 BENCH_BULK_ROUNDS (20). The throttle is lifted for the bench's gunicorn; CACHE_URL and
 DATABASE_URL are the bench's own.
 """
@@ -40,10 +41,9 @@ from pathlib import Path
 
 TRADERS = int(os.environ.get("BENCH_API_TRADERS", 100_000))
 SECONDS = int(os.environ.get("BENCH_API_SECONDS", 10))
-CONNECTIONS = int(os.environ.get("BENCH_API_CONNECTIONS", 16))
-WORKERS = int(os.environ.get("BENCH_API_WORKERS", 2 * (os.cpu_count() or 1) + 1))
+WORKERS = int(os.environ.get("BENCH_API_WORKERS", 2))
+ROUNDS = int(os.environ.get("BENCH_API_ROUNDS", 3))
 FEED_ENTRIES = int(os.environ.get("BENCH_FEED_ENTRIES", 1_000_000))
-FEED_SECONDS = float(os.environ.get("BENCH_FEED_SECONDS", 600))
 BULK_ROUNDS = int(os.environ.get("BENCH_BULK_ROUNDS", 20))
 SAMPLE = 1000  # the codes the load rotates through
 NAME = "bench-api trader"
@@ -57,37 +57,95 @@ def run():
 
     codes = _seed()
     raw_key = _issue_key()
-    # WhiteNoise (in the middleware of both apps) wants STATIC_ROOT, as `make serve` has it.
-    call_command("collectstatic", interactive=False, verbosity=0)
+    _ensure_chain()
+    call_command("collectstatic", interactive=False, verbosity=0)  # WhiteNoise wants STATIC_ROOT
     auth = {"Authorization": f"Api-Key {raw_key}"}
-    with _gunicorn("creditledger.wsgi:application") as api_port:
-        _check(api_port, f"/api/v1/traders/{codes[0]}", auth)
-        api = _load(api_port, [f"/api/v1/traders/{c}" for c in codes], auth)
-        bulk_ms, singles_ms = _bulk(api_port, codes, auth)
-        feed_count, feed_rate = _replay(api_port, auth)
-    with _gunicorn("bare_wsgi:application", pythonpath=BENCH_DIR) as bare_port:
-        _check(bare_port, f"/bare/traders/{codes[0]}", {})
-        bare = _load(bare_port, [f"/bare/traders/{c}" for c in codes], {})
-    ref_count, ref_rate = _replay_in_process(feed_count)
-
     tool = "wrk" if shutil.which("wrk") else "python threads"
-    yield (
-        f"GET traders/{{uscc}} ({tool}, {CONNECTIONS} conns)",
-        api["rps"],
-        "req/s",
-        "bare view",
-        bare["rps"],
-    )
-    yield ("  p50 latency", api["p50"], "ms", "bare view", bare["p50"])
-    yield ("  p99 latency", api["p99"], "ms", "bare view", bare["p99"])
-    yield ("POST traders/lookup, 1000 codes: p50", bulk_ms, "ms", "1000 single GETs", singles_ms)
-    yield (
-        f"change feed replay, {feed_count:,} entries",
-        feed_rate,
-        "entries/s",
-        f"selector in process ({ref_count:,})",
-        ref_rate,
-    )
+    api_paths = [f"/api/v1/traders/{c}" for c in codes]
+    bare_paths = [f"/bare/traders/{c}" for c in codes]
+    with (
+        _gunicorn("creditledger.wsgi:application") as api_port,
+        _gunicorn("bare_wsgi:application", pythonpath=BENCH_DIR) as bare_port,
+    ):
+        _check(api_port, api_paths[0], auth)
+        _check(bare_port, bare_paths[0], {})
+        for connections in (4, 16):
+            # Interleaved, ROUNDS each, medians: the machine is shared and noisy.
+            api_runs, bare_runs = [], []
+            for _ in range(ROUNDS):
+                api_runs.append(_load(api_port, api_paths, auth, connections))
+                bare_runs.append(_load(bare_port, bare_paths, {}, connections))
+            api, bare = _medians(api_runs), _medians(bare_runs)
+            name = f"GET traders/{{uscc}} ({tool}, {WORKERS} workers, {connections} conns)"
+            yield (name, api["rps"], "req/s", "bare Django view", bare["rps"])
+            yield ("  p50 latency", api["p50"], "ms", "bare view", bare["p50"])
+            yield ("  p99 latency", api["p99"], "ms", "bare view", bare["p99"])
+        bulk_ms, singles_ms = _bulk(api_port, codes, auth)
+        yield (
+            "POST traders/lookup, 1000 codes: p50 over HTTP",
+            bulk_ms,
+            "ms",
+            "1000 single GETs",
+            singles_ms,
+        )
+        sizes = sorted({min(FEED_ENTRIES, 100_000), FEED_ENTRIES})
+        for size in sizes:
+            rates, refs = [], []
+            for _ in range(ROUNDS):
+                rates.append(_replay(api_port, auth, size))
+                refs.append(_copy_rate(size))
+            yield (
+                f"change feed replay over HTTP, {size:,} entries",
+                statistics.median(rates),
+                "entries/s",
+                "COPY of the same rows",
+                statistics.median(refs),
+            )
+    yield from _per_request(codes, raw_key)
+
+
+def _medians(runs: list[dict]) -> dict:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def _per_request(codes: list[str], raw_key: str):
+    """Queries and Redis round trips of one warm lookup, and the bulk lookup's server time,
+    in this process (Django's test client: the same middleware and views, no socket)."""
+    import redis
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
+    calls = {"n": 0}
+    original = redis.Redis.execute_command
+
+    def counted(self, *args, **options):
+        calls["n"] += 1
+        return original(self, *args, **options)
+
+    redis.Redis.execute_command = counted
+    try:
+        client.get(f"/api/v1/traders/{codes[0]}")  # warm: the key, the script, last_used_at
+        lookups = 200
+        calls["n"] = 0
+        with CaptureQueriesContext(connection) as queries:
+            for code in codes[1 : lookups + 1]:
+                assert client.get(f"/api/v1/traders/{code}").status_code == 200
+        yield ("GET traders/{uscc}: SQL queries per warm lookup", len(queries) / lookups, "queries")
+        yield ("GET traders/{uscc}: Redis round trips per lookup", calls["n"] / lookups, "calls")
+        body = json.dumps({"codes": codes[:1000]})
+        times = []
+        for _ in range(BULK_ROUNDS):
+            with CaptureQueriesContext(connection) as queries:
+                started = time.perf_counter()
+                response = client.post("/api/v1/traders/lookup", body, content_type="application/json")
+                times.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.content[:300]
+        yield ("POST traders/lookup, 1000 codes: server time p50", statistics.median(times), "ms")
+        yield ("POST traders/lookup, 1000 codes: SQL queries", len(queries), "queries")
+    finally:
+        redis.Redis.execute_command = original
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -160,7 +218,17 @@ def _seed() -> list[str]:
                     if n % 10 == 0
                 ]
             )
+    if have < TRADERS:
+        _analyze()
     return [_code(n) for n in random.Random(7).sample(range(TRADERS), min(SAMPLE, TRADERS))]
+
+
+def _analyze() -> None:
+    """Planner statistics after a bulk load: without them each feed page scans the rest."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
 
 
 def _issue_key() -> str:
@@ -251,12 +319,12 @@ def _check(port: int, path: str, headers: dict) -> None:
 # --- load: wrk, or a bounded threads client -------------------------------------------------
 
 
-def _load(port: int, paths: list[str], headers: dict) -> dict:
+def _load(port: int, paths: list[str], headers: dict, connections: int) -> dict:
     if shutil.which("wrk"):
-        _wrk(port, paths, headers, seconds=3, warming=True)  # every worker imports and connects
-        return _wrk(port, paths, headers, seconds=SECONDS)
-    _threads(port, paths, headers, seconds=2)
-    return _threads(port, paths, headers, seconds=SECONDS)
+        _wrk(port, paths, headers, connections, seconds=2, warming=True)  # every worker connects
+        return _wrk(port, paths, headers, connections, seconds=SECONDS)
+    _threads(port, paths, headers, connections, seconds=2)
+    return _threads(port, paths, headers, connections, seconds=SECONDS)
 
 
 LUA = """
@@ -270,11 +338,13 @@ end
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def _wrk(port: int, paths: list[str], headers: dict, seconds: int, warming: bool = False) -> dict | None:
+def _wrk(
+    port: int, paths: list[str], headers: dict, connections: int, seconds: int, warming: bool = False
+) -> dict | None:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA % ", ".join(json.dumps(p) for p in paths))
     try:
-        command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", script.name]
+        command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name]
         for name, value in headers.items():
             command += ["-H", f"{name}: {value}"]
         out = subprocess.run(
@@ -300,8 +370,8 @@ def _wrk(port: int, paths: list[str], headers: dict, seconds: int, warming: bool
     return {"rps": rps, "p50": latency("50"), "p99": latency("99")}
 
 
-def _threads(port: int, paths: list[str], headers: dict, seconds: int) -> dict:
-    """CONNECTIONS threads, each a request after the other until the time is up."""
+def _threads(port: int, paths: list[str], headers: dict, connections: int, seconds: int) -> dict:
+    """`connections` threads, each a request after the other until the time is up."""
     deadline = time.monotonic() + seconds
     latencies: list[float] = []
     failures: list[str] = []
@@ -317,7 +387,7 @@ def _threads(port: int, paths: list[str], headers: dict, seconds: int) -> dict:
             i += 1
 
     started = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(n * 37,)) for n in range(CONNECTIONS)]
+    threads = [threading.Thread(target=client, args=(n * 37,)) for n in range(connections)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -377,6 +447,7 @@ def _ensure_chain() -> None:
     """Top the ledger up to FEED_ENTRIES entries, like bench_ledger (which keeps them between runs)."""
     from django.db import transaction
 
+    from creditledger.ledger import sealer
     from creditledger.ledger.models import LedgerEntry
     from creditledger.ledger.services import ledger_append_many
 
@@ -388,36 +459,48 @@ def _ensure_chain() -> None:
             ledger_append_many(
                 actor="system:bench", entries=_chain_entries(first, min(5000, FEED_ENTRIES + 1 - first))
             )
+        while sealer.seal_queued():  # queued (LEDGER_SEALER=process): seal them here
+            pass
+    if head < FEED_ENTRIES:
+        _analyze()
 
 
-def _replay(port: int, auth: dict) -> tuple[int, float]:
-    _ensure_chain()
+def _replay(port: int, auth: dict, count: int) -> float:
+    """Entries/s of a platform replaying the feed from 0 to `count` entries, page after page.
+    The client reads only each page's tail (next, has_more) and counts its entries: a
+    platform's own parsing is its cost, not the server's."""
     seen, after = 0, 0
     started = time.perf_counter()
-    deadline = time.monotonic() + FEED_SECONDS
-    while seen < FEED_ENTRIES and time.monotonic() < deadline:
+    while seen < count:
         status, answer = _request(port, "GET", f"/api/v1/changes/?after={after}&limit=1000", auth)
         if status != 200:
             raise RuntimeError(f"changes/ answered {status}: {answer[:300]!r}")
-        page = json.loads(answer)
-        seen += len(page["entries"])
-        after = page["next"]
-        if not page["has_more"]:
+        tail = json.loads(b"{" + answer[answer.rindex(b'"next":') :])
+        seen += answer.count(b'{"seq":')
+        after = tail["next"]
+        if not tail["has_more"]:
             break
-    return seen, seen / (time.perf_counter() - started)
+    return seen / (time.perf_counter() - started)
 
 
-def _replay_in_process(count: int) -> tuple[int, float]:
-    from creditledger.api import selectors
+def _copy_rate(count: int) -> float:
+    """COPY of the same rows (the feed's columns and stored bodies, in seq order) to a sink."""
+    from django.db import connection
 
-    seen, after = 0, 0
+    from creditledger.ledger.models import STATUS_ACTIONS
+
+    class Sink:
+        size = 0
+
+        def write(self, data) -> None:
+            Sink.size += len(data)
+
+    actions = ", ".join(f"'{a}'" for a in STATUS_ACTIONS)
+    sql = (
+        "COPY (SELECT seq, at, action, trader_uscc, subject_type, subject_id, payload, body "
+        f"FROM ledger_ledgerentry WHERE action IN ({actions}) ORDER BY seq LIMIT {count}) TO STDOUT"
+    )
     started = time.perf_counter()
-    deadline = time.monotonic() + FEED_SECONDS
-    while seen < count and time.monotonic() < deadline:
-        entries, more = selectors.feed(after=after, limit=1000)
-        seen += len(entries)
-        if entries:
-            after = entries[-1].seq
-        if not more:
-            break
-    return seen, seen / (time.perf_counter() - started)
+    with connection.cursor() as cursor:
+        cursor.cursor.copy_expert(sql, Sink())
+    return count / (time.perf_counter() - started)

@@ -50,6 +50,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Any:
     if isinstance(exc, PermissionDenied):
         data = exc.as_dict()
         exc = drf_exceptions.PermissionDenied()
+    elif isinstance(exc, Conflict):
+        data = exc.as_dict()
+        exc = _ConflictResponse()
     elif isinstance(exc, ApplicationError):
         data = exc.as_dict()
         exc = drf_exceptions.ValidationError()
@@ -96,6 +99,16 @@ def _flatten(detail: Any, prefix: str, out: dict[str, list[str]]) -> None:
         out.setdefault(prefix or "non_field_errors", []).extend(
             m if isinstance(m, drf_exceptions.ErrorDetail) else str(m) for m in messages
         )
+
+
+class Conflict(ApplicationError):
+    """The request is well formed, but the state it names does not exist (yet): a tree size
+    the ledger has not reached, a cursor past the head. Interfaces answer 409."""
+
+
+class _ConflictResponse(drf_exceptions.APIException):
+    status_code = 409
+    default_code = "conflict"
 
 
 class PermissionDenied(ApplicationError):

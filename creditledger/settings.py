@@ -559,6 +559,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "creditledger.api.openapi.add_rate_limit_headers",
+        "creditledger.api.openapi.state_cross_field_rules",
     ],
 }
 # The header platforms send their key in: "Authorization: Api-Key <key>".

@@ -89,6 +89,19 @@ def platform_of(request):
     return request.auth.platform
 
 
+def _only_known_query_parameters(request, view) -> None:
+    """A query parameter the endpoint does not take is a 400, not ignored: `?afer=5000` (a
+    typo) would otherwise replay the feed from 0, and `?shop_id=` answer for no shop.
+    The names an endpoint takes are its `query_serializer`'s fields (none without one)."""
+    serializer = getattr(view, "query_serializer", None)
+    known = set(serializer().fields) if serializer is not None else set()
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) or _("no query parameters")
+        message = _("Unknown query parameter; this endpoint takes %(takes)s.") % {"takes": takes}
+        raise exceptions.ValidationError({name: [message] for name in unknown}, code="unknown_parameter")
+
+
 class IsPlatform(permissions.BasePermission):
     """A valid platform key, holding the scope the view names in `required_scope`."""
 
@@ -97,6 +110,7 @@ class IsPlatform(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         if not isinstance(request.auth, ApiKey):
             raise exceptions.NotAuthenticated(_("Send 'Authorization: Api-Key <key>'."))
+        _only_known_query_parameters(request, view)
         scope = getattr(view, "required_scope", None)
         if scope is None:
             return True

@@ -6,6 +6,7 @@ schema.
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
@@ -92,4 +93,34 @@ def add_rate_limit_headers(result, generator, request, public):
             for status, response in operation.get("responses", {}).items():
                 if status != "401":
                     response.setdefault("headers", {}).update(refs)
+    return result
+
+
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*\S[^\x00]*$"
+
+
+def state_cross_field_rules(result, generator, request, public):
+    """drf-spectacular postprocessing hook: the rules a serializer checks across fields, where
+    OpenAPI can state them. A bulk lookup needs a body with at least one code or shop id."""
+    lookup = result.get("components", {}).get("schemas", {}).get("LookupRequestRequest")
+    if lookup is not None:
+        lookup["anyOf"] = [
+            {"required": ["codes"], "properties": {"codes": {"minItems": 1}}},
+            {"required": ["shop_ids"], "properties": {"shop_ids": {"minItems": 1}}},
+        ]
+        # No NUL anywhere; a shop id is trimmed, so one of only spaces is no id (codes are
+        # judged item by item: a bad one is an `invalid` result, not a 400).
+        lookup["properties"]["codes"]["items"]["pattern"] = NO_NUL
+        lookup["properties"]["shop_ids"]["items"]["pattern"] = NOT_BLANK
+    paths = result.get("paths", {})
+    operation = paths.get("/api/v1/traders/lookup", {}).get("post")
+    if operation is not None and "requestBody" in operation:
+        operation["requestBody"]["required"] = True
+    for parameter in paths.get("/api/v1/traders/", {}).get("get", {}).get("parameters", []):
+        if parameter.get("name") == "shop":
+            parameter["schema"]["pattern"] = NOT_BLANK
+    declare = result.get("components", {}).get("schemas", {}).get("ShopsDeclareRequest")
+    if declare is not None:
+        declare["properties"]["items"].update(minItems=1, maxItems=settings.API_BULK_LIMIT)
     return result

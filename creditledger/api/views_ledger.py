@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,7 +25,10 @@ from creditledger.api.serializers_read import (
     InclusionProofSerializer,
     InclusionQuerySerializer,
 )
+from creditledger.exceptions import Conflict
 from creditledger.ledger import selectors
+
+BEYOND_TREE = "The tree has not reached this size yet (`tree_size` holds its size)."
 
 
 def _b64(hashes) -> list[str]:
@@ -36,10 +38,19 @@ def _b64(hashes) -> list[str]:
 def _within_tree(field: str, value: int) -> None:
     size = selectors.tree_size()
     if value > size:
-        raise exceptions.ValidationError({field: [f"must be at most the tree size ({size}), got {value}"]})
+        # A size this ledger has not reached (yet): 409, naming the size it has.
+        raise Conflict(
+            f"must be at most the tree size ({size}), got {value}",
+            field=field,
+            code="beyond_tree",
+            value=value,
+            extra={"tree_size": size},
+        )
 
 
 class CheckpointListView(APIView):
+    query_serializer = CheckpointsQuerySerializer
+
     @extend_schema(
         operation_id="ledger_checkpoints_list",
         summary="The signed checkpoints after a tree size, oldest first",
@@ -65,12 +76,14 @@ class CheckpointListView(APIView):
 
 
 class InclusionProofView(APIView):
+    query_serializer = InclusionQuerySerializer
+
     @extend_schema(
         operation_id="ledger_proof_inclusion",
         summary="Proof that entry `seq` is in the tree of `size` entries",
         tags=["ledger"],
         parameters=[InclusionQuerySerializer, RETRY_AFTER],
-        responses={200: InclusionProofSerializer, **errors(400)},
+        responses={200: InclusionProofSerializer, **errors(400, 409, e409=BEYOND_TREE)},
     )
     def get(self, request: Request) -> Response:
         query = InclusionQuerySerializer(data=request.query_params)
@@ -93,12 +106,14 @@ class InclusionProofView(APIView):
 
 
 class ConsistencyProofView(APIView):
+    query_serializer = ConsistencyQuerySerializer
+
     @extend_schema(
         operation_id="ledger_proof_consistency",
         summary="Proof that the tree of `old` entries is a prefix of the tree of `new` entries",
         tags=["ledger"],
         parameters=[ConsistencyQuerySerializer, RETRY_AFTER],
-        responses={200: ConsistencyProofSerializer, **errors(400)},
+        responses={200: ConsistencyProofSerializer, **errors(400, 409, e409=BEYOND_TREE)},
     )
     def get(self, request: Request) -> Response:
         query = ConsistencyQuerySerializer(data=request.query_params)

@@ -139,6 +139,8 @@ class TraderDetailView(StatusReadView):
 
 
 class TraderByShopView(StatusReadView):
+    query_serializer = ShopQuerySerializer
+
     @extend_schema(
         operation_id="traders_by_shop",
         summary="The status of the trader operating one of your shops",
@@ -197,6 +199,8 @@ class TraderLookupView(StatusReadView):
 
 
 class ChangesView(StatusReadView):
+    query_serializer = ChangesQuerySerializer
+
     @extend_schema(
         operation_id="changes_list",
         summary="The change feed: status-relevant ledger entries after a seq",

@@ -84,24 +84,26 @@ def test_feed_entries_carry_their_leaf_hash(make_api_client):
 
 
 @pytest.mark.parametrize(
-    ("query", "field"),
+    ("query", "field", "status"),
     [
-        ("seq=0&size=3", "seq"),
-        ("seq=4&size=3", "size"),
-        ("seq=1&size=99", "size"),
-        ("seq=x&size=3", "seq"),
-        ("size=3", "seq"),
+        ("seq=0&size=3", "seq", 400),
+        ("seq=4&size=3", "size", 400),
+        ("seq=1&size=99", "size", 409),  # well formed, a size the tree has not reached
+        ("seq=x&size=3", "seq", 400),
+        ("size=3", "seq", 400),
     ],
 )
-def test_an_inclusion_query_outside_the_tree_is_refused_naming_the_field(api, query, field):
+def test_an_inclusion_query_outside_the_tree_is_refused_naming_the_field(api, query, field, status):
     append(3)
     response = api.get(f"/api/v1/ledger/proofs/inclusion?{query}")
-    assert response.status_code == 400
-    assert field in str(response.json())
+    assert response.status_code == status
+    assert field in response.json()["fields"]
+    if status == 409:
+        assert response.json()["code"] == "beyond_tree" and response.json()["tree_size"] == 3
 
 
 def test_a_consistency_query_outside_the_tree_is_refused(api):
     append(3)
     assert api.get("/api/v1/ledger/proofs/consistency?old=3&new=2").status_code == 400
-    assert api.get("/api/v1/ledger/proofs/consistency?old=1&new=4").status_code == 400
+    assert api.get("/api/v1/ledger/proofs/consistency?old=1&new=4").status_code == 409
     assert api.get("/api/v1/ledger/proofs/consistency?old=3&new=3").json()["proof"] == []
