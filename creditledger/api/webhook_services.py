@@ -65,7 +65,7 @@ def _clean_url(url: str) -> str:
     try:
         guard(url)
     except webhooks.UnsafeURL as exc:
-        raise ApplicationError(str(exc), field="url", code="unsafe_url", value=url) from exc
+        raise ApplicationError(str(exc), field="url", code=exc.rule, value=url) from exc
     return url
 
 

@@ -135,7 +135,15 @@ def sign_headers(*, msg_id: str, body: bytes, secrets_: Iterable[str], at: dt.da
 
 
 class UnsafeURL(ValueError):
-    """The URL may not receive webhooks; the message says why."""
+    """The URL may not receive webhooks; the message says why, `rule` names the rule."""
+
+    rule = "unsafe_url"
+
+
+class InsecureURL(UnsafeURL):
+    """An http:// URL where only https:// will do."""
+
+    rule = "https_required"
 
 
 # Private ranges proper (RFC 1918, carrier-grade NAT, unique local): allowed by a setting.
@@ -204,10 +212,17 @@ def check_url(
 
     Every address counts: a host with one public and one private address could be made to
     reach the private one.
+
+    Notices go over HTTPS only: they name traders and measures, and the signature proves
+    who sent them, not that nobody read them on the way. The one exception is a receiver
+    on this machine (tests, a developer's laptop): http:// is accepted when loopback is
+    allowed and every address the host resolves to is a loopback one.
     """
     parts = urlsplit((url or "").strip())
     if parts.scheme not in ("http", "https"):
-        raise UnsafeURL("Use an http:// or https:// URL.")
+        raise UnsafeURL("Use an https:// URL.")
+    if parts.scheme == "http" and not allow_loopback:
+        raise InsecureURL("Use an https:// URL: webhooks are sent over HTTPS only.")
     if parts.username or parts.password:
         raise UnsafeURL("Put no credentials in the URL; receivers verify the signature instead.")
     try:
@@ -230,6 +245,11 @@ def check_url(
         why = address_refusal(ip, allow_loopback=allow_loopback, allow_private=allow_private)
         if why:
             raise UnsafeURL(f"The host {host} resolves to {ip}, {why}; webhooks may not go there.")
+    if parts.scheme == "http" and not all(_unwrap(ipaddress.ip_address(ip)).is_loopback for ip in addresses):
+        raise InsecureURL(
+            "Use an https:// URL: webhooks are sent over HTTPS only "
+            "(http:// only to a loopback address, where loopback is allowed)."
+        )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Target(parts.scheme, host, port, path, addresses)
 
