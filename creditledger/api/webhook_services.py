@@ -328,6 +328,8 @@ def _send(delivery: WebhookDelivery) -> webhooks.Response:
 
 @transaction.atomic
 def _record(claimed: WebhookDelivery, response: webhooks.Response, now: dt.datetime) -> str:
+    """Log the attempt and settle this delivery. Locks this delivery's row and no other: a
+    410's consequences for the rest of the endpoint are `_endpoint_gone`'s, afterwards."""
     WebhookAttempt.objects.create(
         delivery_id=claimed.pk,
         at=now,
@@ -346,7 +348,6 @@ def _record(claimed: WebhookDelivery, response: webhooks.Response, now: dt.datet
     if response.status == 410:
         delivery.state, delivery.next_attempt_at = State.FAILED, None
         delivery.save(update_fields=fields)
-        _endpoint_gone(delivery.endpoint_id, now)
         return Outcome.GONE
     if delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
         delivery.state, delivery.next_attempt_at = State.FAILED, None
@@ -359,15 +360,33 @@ def _record(claimed: WebhookDelivery, response: webhooks.Response, now: dt.datet
     return Outcome.RETRY
 
 
+@transaction.atomic
 def _endpoint_gone(endpoint_id: int, now: dt.datetime) -> None:
-    """410: the receiver says the endpoint is gone for good. Stop, and fail what waits for it."""
-    WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).update(
-        is_active=False, disabled_at=now, disabled_reason=GONE_REASON
+    """410: the receiver says the endpoint is gone for good. Stop, and fail what waits for it.
+
+    Its own transaction, after the attempt is recorded, and in one lock order: the endpoint
+    row first, then its pending deliveries in id order. Holding no delivery when it starts,
+    it only ever waits for transactions that hold one delivery and want nothing else
+    (a recording, a claim, a replay), so several 410s at once queue up instead of
+    deadlocking; and the attempts they log were committed before, so none is lost.
+    """
+    # FOR NO KEY UPDATE, like the rows below: the dispatcher's inserts of new deliveries
+    # (a key share on the endpoint) need not wait for it.
+    endpoint = WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint_id).first()
+    if endpoint is None:
+        return
+    if endpoint.is_active:
+        endpoint.is_active, endpoint.disabled_at, endpoint.disabled_reason = False, now, GONE_REASON
+        endpoint.save(update_fields=["is_active", "disabled_at", "disabled_reason"])
+        log.warning("webhook endpoint %s answered 410: disabled", endpoint_id)
+    waiting = list(
+        WebhookDelivery.objects.select_for_update(no_key=True)
+        .filter(endpoint_id=endpoint_id, state=State.PENDING)
+        .order_by("id")
+        .values_list("id", flat=True)
     )
-    WebhookDelivery.objects.filter(endpoint_id=endpoint_id, state=State.PENDING).update(
-        state=State.FAILED, next_attempt_at=None
-    )
-    log.warning("webhook endpoint %s answered 410: disabled", endpoint_id)
+    if waiting:
+        WebhookDelivery.objects.filter(pk__in=waiting).update(state=State.FAILED, next_attempt_at=None)
 
 
 def delivery_attempt(*, delivery_id: int, attempts: int | None = None, now: dt.datetime | None = None) -> str:
@@ -381,7 +400,12 @@ def delivery_attempt(*, delivery_id: int, attempts: int | None = None, now: dt.d
     claimed = _claim(delivery_id, attempts, now)
     if claimed is None:
         return Outcome.SKIPPED
-    return _record(claimed, _send(claimed), now)
+    response = _send(claimed)
+    outcome = _record(claimed, response, now)
+    if response.status == 410:
+        # Also after SUPERSEDED: whoever answered 410 speaks for the whole endpoint.
+        _endpoint_gone(claimed.endpoint_id, now)
+    return outcome
 
 
 @transaction.atomic

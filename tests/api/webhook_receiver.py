@@ -1,7 +1,8 @@
 """A real HTTP receiver for webhook tests: http.server in a thread on 127.0.0.1.
 
 It records every request and answers from a script: a list of (status, headers) or
-("sleep"/"trickle", seconds) steps, then the default answer for the rest.
+("sleep"/"trickle", seconds) steps, then the default answer for the rest; a step with
+`together=N` holds its answer until N requests are in, so N attempts overlap for real.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Step:
     headers: dict[str, str] = field(default_factory=dict)
     sleep: float = 0.0  # before answering
     trickle: float = 0.0  # send the status line a byte at a time over this long
+    together: int = 0  # hold the answer until this many requests are in (up to 10 s)
 
 
 class Receiver:
@@ -33,6 +35,7 @@ class Receiver:
         self.script: list[Step] = []
         self.default = Step()
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,6 +49,11 @@ class Receiver:
                         Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                     )
                     step = receiver.script.pop(0) if receiver.script else receiver.default
+                    receiver._arrived.notify_all()
+                    if step.together:
+                        receiver._arrived.wait_for(
+                            lambda: len(receiver.received) >= step.together, timeout=10
+                        )
                 if step.sleep:
                     time.sleep(step.sleep)
                 if step.trickle:
