@@ -73,15 +73,17 @@ def event_payload(
 ) -> dict:
     """The Standard Webhooks payload: type, timestamp (when the ledger recorded it), data.
 
-    `data.seq` is the ledger seq: receivers order and dedupe by it, and fill gaps from
-    the change feed (GET /api/v1/changes/?after=SEQ). `data.leaf_hash` is the entry's leaf
-    in the ledger's Merkle tree (base64), to check its inclusion under a signed checkpoint.
+    `data.seq` is the ledger seq, one per notice: receivers dedupe and order a measure's
+    notices by it, and fill gaps from the change feed (GET /api/v1/changes/?after=SEQ).
+    `data.leaf_hash` is the entry's leaf in the ledger's Merkle tree (base64), to check its
+    inclusion under a signed checkpoint. `data.version` is shared by every entry of one
+    commit: it guards the trader's status and grade, never a notice as a whole.
     """
     fields = _GRADE_FIELDS if event == GRADE_CHANGED else _RESTRICTION_FIELDS
     data: dict[str, Any] = {"seq": seq, "trader": trader_uscc}
     data["leaf_hash"] = base64.b64encode(leaf_hash).decode("ascii")
     data.update({name: entry.get(name) for name in fields})
-    # Where the trader stands after this entry; version orders a trader's changes too.
+    # Where the trader stands after this entry's commit (all entries of a commit agree).
     data["status"] = entry.get("status")
     data["version"] = entry.get("version")
     return {"type": event, "timestamp": format_time(at), "data": data}

@@ -177,6 +177,32 @@ def test_a_grave_violation_gives_the_platform_grade_changed_and_two_proposals(tr
     assert len({d.msg_id for d in deliveries}) == 3
 
 
+def test_the_notices_of_one_commit_share_a_version_but_each_has_its_own_seq_and_leaf(
+    trader, grave, receiver, make_api_client
+):
+    client = make_api_client("taobao", scopes=["status:read"])
+    factories.ShopFactory(trader=trader, platform=client.platform)
+    endpoint = _endpoint(client.platform, receiver.url)
+    grave(trader)
+    trader_reassess(trader=trader, now=timezone.now() - 6 * DAY)
+    trader_reassess(trader=trader)  # the blacklisting's deadline passed: applied, the listing superseded
+    deliveries_enqueue_from_ledger(after_seq=0)
+    last = list(WebhookDelivery.objects.filter(endpoint=endpoint).order_by("ledger_seq"))
+    commit = [d for d in last if d.payload["data"]["version"] == last[-1].payload["data"]["version"]]
+    assert {d.event for d in commit} >= {"restriction.applied"}
+    assert len(commit) >= 2, "a reassessment whose entries share a version"
+    assert len({d.ledger_seq for d in commit}) == len(commit)
+    assert len({d.payload["data"]["status"] for d in commit}) == 1
+    bodies = {e.seq: bytes(e.body) for e in LedgerEntry.objects.filter(seq__in=[d.ledger_seq for d in last])}
+    feed = {e["seq"]: e for e in client.get("/api/v1/changes/?after=0&limit=1000").json()["entries"]}
+    for delivery in last:
+        data = delivery.payload["data"]
+        leaf = base64.b64encode(hashlib.sha256(b"\x00" + bodies[delivery.ledger_seq]).digest()).decode()
+        assert data["seq"] == delivery.ledger_seq and data["leaf_hash"] == leaf
+        assert feed[data["seq"]]["leaf_hash"] == leaf
+        assert feed[data["seq"]]["payload"]["version"] == data["version"]
+
+
 def test_applied_and_lifted_measures_follow_in_seq_order(trader, grave, receiver, supervisor):
     endpoint = _shop_and_endpoint(trader, "taobao", receiver.url)
     grave(trader)
