@@ -18,6 +18,7 @@ class Received:
     path: str
     headers: dict[str, str]  # names in lower case
     body: bytes
+    answered: int = 0  # the status it was answered with
 
 
 @dataclass
@@ -45,10 +46,12 @@ class Receiver:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 with receiver._lock:
-                    receiver.received.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                    )
                     step = receiver.script.pop(0) if receiver.script else receiver.default
+                    receiver.received.append(
+                        Received(
+                            self.path, {k.lower(): v for k, v in self.headers.items()}, body, step.status
+                        )
+                    )
                     receiver._arrived.notify_all()
                     if step.together:
                         receiver._arrived.wait_for(
