@@ -165,6 +165,56 @@ def _record_endpoint(actor: Actor, action: str, endpoint: WebhookEndpoint) -> No
     )
 
 
+@dataclass(frozen=True)
+class Ping:
+    msg_id: str
+    url: str
+    response: webhooks.Response
+
+
+def webhook_ping(*, actor: Actor, endpoint: WebhookEndpoint, now: dt.datetime | None = None) -> Ping:
+    """Send a signed `ping` to the endpoint now, from this process, and return its answer.
+
+    It writes nothing and holds no transaction while the request is out: no delivery, no
+    attempt log row (those are the notices' record), no ledger entry (no state changes),
+    and a 410 to a ping switches nothing off. A disabled endpoint is pinged too: that is how
+    a platform shows its mended receiver before the staff switch it on again. The URL guard
+    applies as to every notice.
+    """
+    require_perm(actor, "traders.change_webhookendpoint", "You may not test webhook endpoints.")
+    now = now or timezone.now()
+    endpoint = WebhookEndpoint.objects.select_related("platform").get(pk=endpoint.pk)
+    try:
+        target = guard(endpoint.url)
+    except webhooks.UnsafeURL as exc:
+        raise ApplicationError(str(exc), field="url", code=exc.rule, value=endpoint.url) from exc
+    msg_id = webhooks.new_msg_id()
+    body = webhooks.body_bytes(
+        webhooks.ping_payload(endpoint_id=endpoint.pk, platform_code=endpoint.platform.code, at=now)
+    )
+    headers = webhooks.sign_headers(
+        msg_id=msg_id, body=body, secrets_=[endpoint.secret, endpoint.previous_secret], at=timezone.now()
+    )
+    response = webhooks.post(target, body, headers, settings.WEBHOOK_TIMEOUT_SECONDS)
+    log.info(
+        "webhook ping %s to endpoint %s by %s: %s in %s ms",
+        msg_id,
+        endpoint.pk,
+        actor,
+        response.status or response.error,
+        response.latency_ms,
+    )
+    return Ping(msg_id, endpoint.url, response)
+
+
+def describe(ping: Ping) -> str:
+    """One line for the admin and the shell."""
+    answer = ping.response
+    if answer.ok:
+        return f"HTTP {answer.status} in {answer.latency_ms} ms"
+    return f"failed after {answer.latency_ms} ms: {answer.error or f'HTTP {answer.status}'}"
+
+
 # --- deliveries from the ledger -------------------------------------------------------------
 
 

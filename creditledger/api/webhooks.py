@@ -36,6 +36,10 @@ RESTRICTION_LIFTED = "restriction.lifted"
 GRADE_CHANGED = "grade.changed"
 EVENTS = (RESTRICTION_PROPOSED, RESTRICTION_APPLIED, RESTRICTION_LIFTED, GRADE_CHANGED)
 
+# A test notice sent on request (admin action, manage.py webhook_test): not an event one
+# subscribes to, never made from the ledger, never retried.
+PING = "ping"
+
 # The ledger actions that can become an event: the dispatcher reads only these.
 SOURCE_ACTIONS = (RESTRICTION_PROPOSED, RESTRICTION_APPLIED, RESTRICTION_LIFTED, "score.changed")
 
@@ -87,6 +91,19 @@ def event_payload(
     data["status"] = entry.get("status")
     data["version"] = entry.get("version")
     return {"type": event, "timestamp": format_time(at), "data": data}
+
+
+def ping_payload(*, endpoint_id: int, platform_code: str, at: dt.datetime) -> dict:
+    """The body of a test notice: the same envelope as the events, nothing to apply."""
+    return {
+        "type": PING,
+        "timestamp": format_time(at),
+        "data": {
+            "endpoint": endpoint_id,
+            "platform": platform_code,
+            "message": "A test notice from creditledger: verify the signature, answer 2xx, apply nothing.",
+        },
+    }
 
 
 def wants(subscribed: Iterable[str], event: str) -> bool:
