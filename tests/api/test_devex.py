@@ -213,3 +213,14 @@ def test_seed_demo_adds_the_examples_when_asked():
     out, _err = _run("seed_demo", "--traders", "3", "--violations", "5", "--with-examples")
     assert "docs/api.md examples: trader 91350100M000100Y43, shop taobao/tb-123456" in out
     assert Shop.objects.filter(platform__code="taobao", platform_shop_id="tb-123456").exists()
+
+
+def test_check_deploy_warns_when_the_webhook_guard_is_relaxed(settings):
+    from django.core import checks
+
+    settings.WEBHOOK_ALLOW_LOOPBACK, settings.WEBHOOK_ALLOW_PRIVATE = False, False
+    assert not [m for m in checks.run_checks(include_deployment_checks=True) if m.id.startswith("api.")]
+    settings.WEBHOOK_ALLOW_LOOPBACK, settings.WEBHOOK_ALLOW_PRIVATE = True, True
+    found = {m.id for m in checks.run_checks(include_deployment_checks=True) if m.id.startswith("api.")}
+    assert found == {"api.W001", "api.W002"}
+    assert not checks.run_checks(tags=["webhooks"])  # a deployment check only: tests and make run pass
