@@ -7,6 +7,7 @@ It records every request and answers from a script: a list of (status, headers) 
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,14 @@ class Step:
     sleep: float = 0.0  # before answering
     trickle: float = 0.0  # send the status line a byte at a time over this long
     together: int = 0  # hold the answer until this many requests are in (up to 10 s)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # The sender closes a kept-alive connection without reading our body: the reset
+        # that follows is the end of that connection, not a failure worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionResetError):
+            super().handle_error(request, client_address)
 
 
 class Receiver:
@@ -82,7 +91,7 @@ class Receiver:
             def log_message(self, format: str, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.server.block_on_close = False
         self.thread = threading.Thread(
