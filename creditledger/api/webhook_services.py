@@ -418,7 +418,8 @@ def _endpoint_gone(endpoint_id: int, now: dt.datetime) -> None:
     row first, then its pending deliveries in id order. Holding no delivery when it starts,
     it only ever waits for transactions that hold one delivery and want nothing else
     (a recording, a claim, a replay), so several 410s at once queue up instead of
-    deadlocking; and the attempts they log were committed before, so none is lost.
+    deadlocking; and the attempts they log were committed before, so none is lost. A worker
+    that dies between the two leaves the endpoint on: its next 410 switches it off.
     """
     # FOR NO KEY UPDATE, like the rows below: the dispatcher's inserts of new deliveries
     # (a key share on the endpoint) need not wait for it.
