@@ -11,8 +11,9 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from penalties.demo.examples import EXAMPLE_SHOP, EXAMPLE_USCC
 from penalties.models import Violation
-from traders.models import Trader
+from traders.models import Shop, Trader
 
 pytestmark = pytest.mark.django_db
 
@@ -53,9 +54,20 @@ def test_it_creates_one_staff_login_per_role_in_its_group(demo_settings):
 
 def test_it_seeds_an_empty_database(demo_settings):
     output = demo_setup()
-    assert Trader.objects.count() == 6
+    assert Trader.objects.exclude(uscc=EXAMPLE_USCC).count() == 6
     assert Violation.objects.count() == 20
     assert "seed_demo: 6 traders" in output
+
+
+def test_it_adds_the_docs_example_trader_and_shop_once(demo_settings):
+    output = demo_setup()
+    assert (
+        f"examples ({EXAMPLE_USCC}, shop {EXAMPLE_SHOP}): trader {EXAMPLE_USCC}, shop taobao/tb-123456"
+        in output
+    )
+    shop = Shop.objects.select_related("trader", "platform").get(platform_shop_id=EXAMPLE_SHOP)
+    assert (shop.trader.uscc, shop.platform.code) == ("91350100M000100Y43", "taobao")
+    assert "examples (91350100M000100Y43, shop tb-123456): already present" in demo_setup()
 
 
 def test_it_is_idempotent(demo_settings):
@@ -64,7 +76,7 @@ def test_it_is_idempotent(demo_settings):
     output = demo_setup()
     assert printed_logins(output) == first
     assert "no demo data seeded" in output
-    assert Trader.objects.count() == 6
+    assert Trader.objects.count() == 6 + 1  # and the docs' example
     assert get_user_model().objects.count() == users
     assert output.count("[ok]") == len(ROLES)
 
@@ -106,7 +118,7 @@ def test_force_sets_up_the_demo_with_debug_off(demo_settings):
     demo_settings.DEBUG = False
     logins = printed_logins(demo_setup("--force"))
     assert set(logins) == set(ROLES)
-    assert Trader.objects.count() == 6
+    assert Trader.objects.exclude(uscc=EXAMPLE_USCC).count() == 6
 
 
 def printed_second_factors(output: str) -> dict[str, tuple[str, list[str]]]:

@@ -19,8 +19,10 @@ from creditledger.api import webhooks
 from creditledger.api.models import WebhookAttempt, WebhookDelivery
 from creditledger.api.webhook_services import (
     delivery_replay,
+    describe,
     webhook_endpoint_create,
     webhook_endpoint_update,
+    webhook_ping,
     webhook_secret_retire,
     webhook_secret_rotate,
 )
@@ -87,7 +89,7 @@ class WebhookEndpointAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_select_related = ("platform",)
     search_fields = ("url", "platform__code", "platform__name")
     ordering = ("platform__code", "id")
-    actions = ("rotate_secret", "retire_previous_secret")
+    actions = ("send_ping", "rotate_secret", "retire_previous_secret")
     add_fieldsets = ((None, {"fields": ("platform", "url", "events", "is_active")}),)
     fieldsets = (
         (None, {"fields": ("platform", "url", "events", "is_active", "disabled_at", "disabled_reason")}),
@@ -141,6 +143,18 @@ class WebhookEndpointAdmin(ServiceAdminMixin, admin.ModelAdmin):
         for endpoint in queryset:
             webhook_secret_retire(actor=actor, endpoint=endpoint)
         self.message_user(request, _("The previous secrets no longer sign."), messages.SUCCESS)
+
+    @admin.action(description=_("Send a signed test notice (ping) now"), permissions=["change"])
+    def send_ping(self, request: HttpRequest, queryset) -> None:
+        actor = Actor.for_user(request.user)
+        for endpoint in queryset.select_related("platform"):
+            try:
+                ping = webhook_ping(actor=actor, endpoint=endpoint)
+            except ApplicationError as exc:
+                self.message_user(request, f"{endpoint.url}: {exc.message}", messages.ERROR)
+                continue
+            level = messages.SUCCESS if ping.response.ok else messages.WARNING
+            self.message_user(request, f"{endpoint.url}: {describe(ping)} (webhook-id {ping.msg_id})", level)
 
     @admin.display(description=_("events"))
     def events_display(self, obj: WebhookEndpoint) -> str:

@@ -9,3 +9,6 @@ class ApiConfig(AppConfig):
     label = "api"
     verbose_name = _("Platform API")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from creditledger.api import checks  # noqa: F401  (registers the system checks)

@@ -65,7 +65,7 @@ def _clean_url(url: str) -> str:
     try:
         guard(url)
     except webhooks.UnsafeURL as exc:
-        raise ApplicationError(str(exc), field="url", code="unsafe_url", value=url) from exc
+        raise ApplicationError(str(exc), field="url", code=exc.rule, value=url) from exc
     return url
 
 
@@ -163,6 +163,56 @@ def _record_endpoint(actor: Actor, action: str, endpoint: WebhookEndpoint) -> No
         subject_id=endpoint.pk,
         payload={"platform": endpoint.platform.code, "url": endpoint.url},
     )
+
+
+@dataclass(frozen=True)
+class Ping:
+    msg_id: str
+    url: str
+    response: webhooks.Response
+
+
+def webhook_ping(*, actor: Actor, endpoint: WebhookEndpoint, now: dt.datetime | None = None) -> Ping:
+    """Send a signed `ping` to the endpoint now, from this process, and return its answer.
+
+    It writes nothing and holds no transaction while the request is out: no delivery, no
+    attempt log row (those are the notices' record), no ledger entry (no state changes),
+    and a 410 to a ping switches nothing off. A disabled endpoint is pinged too: that is how
+    a platform shows its mended receiver before the staff switch it on again. The URL guard
+    applies as to every notice.
+    """
+    require_perm(actor, "traders.change_webhookendpoint", "You may not test webhook endpoints.")
+    now = now or timezone.now()
+    endpoint = WebhookEndpoint.objects.select_related("platform").get(pk=endpoint.pk)
+    try:
+        target = guard(endpoint.url)
+    except webhooks.UnsafeURL as exc:
+        raise ApplicationError(str(exc), field="url", code=exc.rule, value=endpoint.url) from exc
+    msg_id = webhooks.new_msg_id()
+    body = webhooks.body_bytes(
+        webhooks.ping_payload(endpoint_id=endpoint.pk, platform_code=endpoint.platform.code, at=now)
+    )
+    headers = webhooks.sign_headers(
+        msg_id=msg_id, body=body, secrets_=[endpoint.secret, endpoint.previous_secret], at=timezone.now()
+    )
+    response = webhooks.post(target, body, headers, settings.WEBHOOK_TIMEOUT_SECONDS)
+    log.info(
+        "webhook ping %s to endpoint %s by %s: %s in %s ms",
+        msg_id,
+        endpoint.pk,
+        actor,
+        response.status or response.error,
+        response.latency_ms,
+    )
+    return Ping(msg_id, endpoint.url, response)
+
+
+def describe(ping: Ping) -> str:
+    """One line for the admin and the shell."""
+    answer = ping.response
+    if answer.ok:
+        return f"HTTP {answer.status} in {answer.latency_ms} ms"
+    return f"failed after {answer.latency_ms} ms: {answer.error or f'HTTP {answer.status}'}"
 
 
 # --- deliveries from the ledger -------------------------------------------------------------
@@ -328,6 +378,8 @@ def _send(delivery: WebhookDelivery) -> webhooks.Response:
 
 @transaction.atomic
 def _record(claimed: WebhookDelivery, response: webhooks.Response, now: dt.datetime) -> str:
+    """Log the attempt and settle this delivery. Locks this delivery's row and no other: a
+    410's consequences for the rest of the endpoint are `_endpoint_gone`'s, afterwards."""
     WebhookAttempt.objects.create(
         delivery_id=claimed.pk,
         at=now,
@@ -346,7 +398,6 @@ def _record(claimed: WebhookDelivery, response: webhooks.Response, now: dt.datet
     if response.status == 410:
         delivery.state, delivery.next_attempt_at = State.FAILED, None
         delivery.save(update_fields=fields)
-        _endpoint_gone(delivery.endpoint_id, now)
         return Outcome.GONE
     if delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
         delivery.state, delivery.next_attempt_at = State.FAILED, None
@@ -359,15 +410,34 @@ def _record(claimed: WebhookDelivery, response: webhooks.Response, now: dt.datet
     return Outcome.RETRY
 
 
+@transaction.atomic
 def _endpoint_gone(endpoint_id: int, now: dt.datetime) -> None:
-    """410: the receiver says the endpoint is gone for good. Stop, and fail what waits for it."""
-    WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).update(
-        is_active=False, disabled_at=now, disabled_reason=GONE_REASON
+    """410: the receiver says the endpoint is gone for good. Stop, and fail what waits for it.
+
+    Its own transaction, after the attempt is recorded, and in one lock order: the endpoint
+    row first, then its pending deliveries in id order. Holding no delivery when it starts,
+    it only ever waits for transactions that hold one delivery and want nothing else
+    (a recording, a claim, a replay), so several 410s at once queue up instead of
+    deadlocking; and the attempts they log were committed before, so none is lost. A worker
+    that dies between the two leaves the endpoint on: its next 410 switches it off.
+    """
+    # FOR NO KEY UPDATE, like the rows below: the dispatcher's inserts of new deliveries
+    # (a key share on the endpoint) need not wait for it.
+    endpoint = WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint_id).first()
+    if endpoint is None:
+        return
+    if endpoint.is_active:
+        endpoint.is_active, endpoint.disabled_at, endpoint.disabled_reason = False, now, GONE_REASON
+        endpoint.save(update_fields=["is_active", "disabled_at", "disabled_reason"])
+        log.warning("webhook endpoint %s answered 410: disabled", endpoint_id)
+    waiting = list(
+        WebhookDelivery.objects.select_for_update(no_key=True)
+        .filter(endpoint_id=endpoint_id, state=State.PENDING)
+        .order_by("id")
+        .values_list("id", flat=True)
     )
-    WebhookDelivery.objects.filter(endpoint_id=endpoint_id, state=State.PENDING).update(
-        state=State.FAILED, next_attempt_at=None
-    )
-    log.warning("webhook endpoint %s answered 410: disabled", endpoint_id)
+    if waiting:
+        WebhookDelivery.objects.filter(pk__in=waiting).update(state=State.FAILED, next_attempt_at=None)
 
 
 def delivery_attempt(*, delivery_id: int, attempts: int | None = None, now: dt.datetime | None = None) -> str:
@@ -381,7 +451,12 @@ def delivery_attempt(*, delivery_id: int, attempts: int | None = None, now: dt.d
     claimed = _claim(delivery_id, attempts, now)
     if claimed is None:
         return Outcome.SKIPPED
-    return _record(claimed, _send(claimed), now)
+    response = _send(claimed)
+    outcome = _record(claimed, response, now)
+    if response.status == 410:
+        # Also after SUPERSEDED: whoever answered 410 speaks for the whole endpoint.
+        _endpoint_gone(claimed.endpoint_id, now)
+    return outcome
 
 
 @transaction.atomic

@@ -36,6 +36,10 @@ RESTRICTION_LIFTED = "restriction.lifted"
 GRADE_CHANGED = "grade.changed"
 EVENTS = (RESTRICTION_PROPOSED, RESTRICTION_APPLIED, RESTRICTION_LIFTED, GRADE_CHANGED)
 
+# A test notice sent on request (admin action, manage.py webhook_test): not an event one
+# subscribes to, never made from the ledger, never retried.
+PING = "ping"
+
 # The ledger actions that can become an event: the dispatcher reads only these.
 SOURCE_ACTIONS = (RESTRICTION_PROPOSED, RESTRICTION_APPLIED, RESTRICTION_LIFTED, "score.changed")
 
@@ -73,18 +77,33 @@ def event_payload(
 ) -> dict:
     """The Standard Webhooks payload: type, timestamp (when the ledger recorded it), data.
 
-    `data.seq` is the ledger seq: receivers order and dedupe by it, and fill gaps from
-    the change feed (GET /api/v1/changes/?after=SEQ). `data.leaf_hash` is the entry's leaf
-    in the ledger's Merkle tree (base64), to check its inclusion under a signed checkpoint.
+    `data.seq` is the ledger seq, one per notice: receivers dedupe and order a measure's
+    notices by it, and fill gaps from the change feed (GET /api/v1/changes/?after=SEQ).
+    `data.leaf_hash` is the entry's leaf in the ledger's Merkle tree (base64), to check its
+    inclusion under a signed checkpoint. `data.version` is shared by every entry of one
+    commit: it guards the trader's status and grade, never a notice as a whole.
     """
     fields = _GRADE_FIELDS if event == GRADE_CHANGED else _RESTRICTION_FIELDS
     data: dict[str, Any] = {"seq": seq, "trader": trader_uscc}
     data["leaf_hash"] = base64.b64encode(leaf_hash).decode("ascii")
     data.update({name: entry.get(name) for name in fields})
-    # Where the trader stands after this entry; version orders a trader's changes too.
+    # Where the trader stands after this entry's commit (all entries of a commit agree).
     data["status"] = entry.get("status")
     data["version"] = entry.get("version")
     return {"type": event, "timestamp": format_time(at), "data": data}
+
+
+def ping_payload(*, endpoint_id: int, platform_code: str, at: dt.datetime) -> dict:
+    """The body of a test notice: the same envelope as the events, nothing to apply."""
+    return {
+        "type": PING,
+        "timestamp": format_time(at),
+        "data": {
+            "endpoint": endpoint_id,
+            "platform": platform_code,
+            "message": "A test notice from creditledger: verify the signature, answer 2xx, apply nothing.",
+        },
+    }
 
 
 def wants(subscribed: Iterable[str], event: str) -> bool:
@@ -135,7 +154,15 @@ def sign_headers(*, msg_id: str, body: bytes, secrets_: Iterable[str], at: dt.da
 
 
 class UnsafeURL(ValueError):
-    """The URL may not receive webhooks; the message says why."""
+    """The URL may not receive webhooks; the message says why, `rule` names the rule."""
+
+    rule = "unsafe_url"
+
+
+class InsecureURL(UnsafeURL):
+    """An http:// URL where only https:// will do."""
+
+    rule = "https_required"
 
 
 # Private ranges proper (RFC 1918, carrier-grade NAT, unique local): allowed by a setting.
@@ -204,10 +231,17 @@ def check_url(
 
     Every address counts: a host with one public and one private address could be made to
     reach the private one.
+
+    Notices go over HTTPS only: they name traders and measures, and the signature proves
+    who sent them, not that nobody read them on the way. The one exception is a receiver
+    on this machine (tests, a developer's laptop): http:// is accepted when loopback is
+    allowed and every address the host resolves to is a loopback one.
     """
     parts = urlsplit((url or "").strip())
     if parts.scheme not in ("http", "https"):
-        raise UnsafeURL("Use an http:// or https:// URL.")
+        raise UnsafeURL("Use an https:// URL.")
+    if parts.scheme == "http" and not allow_loopback:
+        raise InsecureURL("Use an https:// URL: webhooks are sent over HTTPS only.")
     if parts.username or parts.password:
         raise UnsafeURL("Put no credentials in the URL; receivers verify the signature instead.")
     try:
@@ -230,6 +264,11 @@ def check_url(
         why = address_refusal(ip, allow_loopback=allow_loopback, allow_private=allow_private)
         if why:
             raise UnsafeURL(f"The host {host} resolves to {ip}, {why}; webhooks may not go there.")
+    if parts.scheme == "http" and not all(_unwrap(ipaddress.ip_address(ip)).is_loopback for ip in addresses):
+        raise InsecureURL(
+            "Use an https:// URL: webhooks are sent over HTTPS only "
+            "(http:// only to a loopback address, where loopback is allowed)."
+        )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Target(parts.scheme, host, port, path, addresses)
 

@@ -177,6 +177,32 @@ def test_a_grave_violation_gives_the_platform_grade_changed_and_two_proposals(tr
     assert len({d.msg_id for d in deliveries}) == 3
 
 
+def test_the_notices_of_one_commit_share_a_version_but_each_has_its_own_seq_and_leaf(
+    trader, grave, receiver, make_api_client
+):
+    client = make_api_client("taobao", scopes=["status:read"])
+    factories.ShopFactory(trader=trader, platform=client.platform)
+    endpoint = _endpoint(client.platform, receiver.url)
+    grave(trader)
+    trader_reassess(trader=trader, now=timezone.now() - 6 * DAY)
+    trader_reassess(trader=trader)  # the blacklisting's deadline passed: applied, the listing superseded
+    deliveries_enqueue_from_ledger(after_seq=0)
+    last = list(WebhookDelivery.objects.filter(endpoint=endpoint).order_by("ledger_seq"))
+    commit = [d for d in last if d.payload["data"]["version"] == last[-1].payload["data"]["version"]]
+    assert {d.event for d in commit} >= {"restriction.applied"}
+    assert len(commit) >= 2, "a reassessment whose entries share a version"
+    assert len({d.ledger_seq for d in commit}) == len(commit)
+    assert len({d.payload["data"]["status"] for d in commit}) == 1
+    bodies = {e.seq: bytes(e.body) for e in LedgerEntry.objects.filter(seq__in=[d.ledger_seq for d in last])}
+    feed = {e["seq"]: e for e in client.get("/api/v1/changes/?after=0&limit=1000").json()["entries"]}
+    for delivery in last:
+        data = delivery.payload["data"]
+        leaf = base64.b64encode(hashlib.sha256(b"\x00" + bodies[delivery.ledger_seq]).digest()).decode()
+        assert data["seq"] == delivery.ledger_seq and data["leaf_hash"] == leaf
+        assert feed[data["seq"]]["leaf_hash"] == leaf
+        assert feed[data["seq"]]["payload"]["version"] == data["version"]
+
+
 def test_applied_and_lifted_measures_follow_in_seq_order(trader, grave, receiver, supervisor):
     endpoint = _shop_and_endpoint(trader, "taobao", receiver.url)
     grave(trader)
@@ -322,20 +348,20 @@ def test_a_delivered_notice_verifies_with_both_secrets_during_rotation_and_only_
 @pytest.mark.parametrize(
     ("url", "why"),
     [
-        ("http://127.0.0.1/hook", "loopback"),
-        ("http://localhost:8080/hook", "loopback"),
-        ("http://[::1]/hook", "loopback"),
-        ("http://[::ffff:127.0.0.1]/hook", "loopback"),
-        ("http://2130706433/hook", "loopback"),  # 127.0.0.1 as a number
-        ("http://10.1.2.3/hook", "private"),
+        ("https://127.0.0.1/hook", "loopback"),
+        ("https://localhost:8080/hook", "loopback"),
+        ("https://[::1]/hook", "loopback"),
+        ("https://[::ffff:127.0.0.1]/hook", "loopback"),
+        ("https://2130706433/hook", "loopback"),  # 127.0.0.1 as a number
+        ("https://10.1.2.3/hook", "private"),
         ("https://192.168.1.10/hook", "private"),
-        ("http://172.20.0.1/hook", "private"),
-        ("http://[fd00::1]/hook", "private"),
-        ("http://169.254.169.254/latest/meta-data", "link-local"),
-        ("http://[fe80::1]/hook", "link-local"),
-        ("http://224.0.0.1/hook", "multicast"),
-        ("http://0.0.0.0/hook", "unspecified"),
-        ("http://240.0.0.1/hook", "reserved"),
+        ("https://172.20.0.1/hook", "private"),
+        ("https://[fd00::1]/hook", "private"),
+        ("https://169.254.169.254/latest/meta-data", "link-local"),
+        ("https://[fe80::1]/hook", "link-local"),
+        ("https://224.0.0.1/hook", "multicast"),
+        ("https://0.0.0.0/hook", "unspecified"),
+        ("https://240.0.0.1/hook", "reserved"),
     ],
 )
 def test_the_guard_refuses_addresses_inside(url, why):
@@ -349,17 +375,22 @@ def test_the_guard_lets_settings_allow_loopback_and_private_but_never_link_local
         == "/x?a=1"
     )
     with pytest.raises(webhooks.UnsafeURL):
-        webhooks.check_url("http://10.0.0.1/", allow_loopback=True, allow_private=False)
-    assert webhooks.check_url("http://10.0.0.1/", allow_loopback=False, allow_private=True).port == 80
+        webhooks.check_url("https://10.0.0.1/", allow_loopback=True, allow_private=False)
+    assert webhooks.check_url("https://10.0.0.1/", allow_loopback=False, allow_private=True).port == 443
     with pytest.raises(webhooks.UnsafeURL, match="link-local"):
-        webhooks.check_url("http://169.254.169.254/", allow_loopback=True, allow_private=True)
+        webhooks.check_url("https://169.254.169.254/", allow_loopback=True, allow_private=True)
     public = webhooks.check_url("https://93.184.216.34/hook", allow_loopback=False, allow_private=False)
     assert (public.addresses, public.port) == (("93.184.216.34",), 443)
 
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://example.com/x", "http://user:pw@93.184.216.34/", "http:///nohost", "http://93.184.216.34:99999/"],
+    [
+        "ftp://example.com/x",
+        "https://user:pw@93.184.216.34/",
+        "https:///nohost",
+        "https://93.184.216.34:99999/",
+    ],
 )
 def test_the_guard_refuses_what_is_not_a_plain_http_url(url):
     with pytest.raises(webhooks.UnsafeURL):
@@ -387,21 +418,66 @@ def test_an_endpoint_inside_is_refused_at_save_time_with_a_field_error(settings,
     settings.WEBHOOK_ALLOW_LOOPBACK = False
     monkeypatch.setattr(webhooks, "resolve", lambda host, port: ["169.254.169.254"])
     platform = factories.PlatformFactory(code="taobao")
-    for url in ("http://127.0.0.1:8000/hook", "http://metadata.example/"):
+    for url in ("https://127.0.0.1:8000/hook", "https://metadata.example/"):
         with pytest.raises(ApplicationError) as caught:
             _endpoint(platform, url)
         assert caught.value.field == "url" and caught.value.code == "unsafe_url"
     assert not WebhookEndpoint.objects.exists()
 
 
-def test_the_guard_runs_again_at_send_time(trader, grave, receiver, settings):
-    delivery = _one_delivery(trader, grave, receiver.url)
-    settings.WEBHOOK_ALLOW_LOOPBACK = False  # as if the name now pointed inside
+@pytest.mark.parametrize("allow_loopback", [False, True])
+def test_the_guard_refuses_plain_http_to_a_public_host(allow_loopback):
+    with pytest.raises(webhooks.InsecureURL, match="https://") as caught:
+        webhooks.check_url(
+            "http://hooks.example/in",
+            allow_loopback=allow_loopback,
+            allow_private=True,
+            resolver=lambda host, port: ["93.184.216.34"],
+        )
+    assert caught.value.rule == "https_required"
+
+
+def test_plain_http_is_accepted_only_to_loopback_and_only_where_loopback_is_allowed():
+    def resolver(host, port):
+        return {"dev.test": ["127.0.0.1", "::1"], "half.test": ["127.0.0.1", "10.0.0.5"]}[host]
+
+    local = webhooks.check_url(
+        "http://dev.test:8080/in", allow_loopback=True, allow_private=False, resolver=resolver
+    )
+    assert (local.scheme, local.port) == ("http", 8080)
+    with pytest.raises(webhooks.InsecureURL):
+        webhooks.check_url(
+            "http://dev.test:8080/in", allow_loopback=False, allow_private=False, resolver=resolver
+        )
+    with pytest.raises(webhooks.InsecureURL):  # private is allowed, but not in clear text
+        webhooks.check_url("http://half.test/in", allow_loopback=True, allow_private=True, resolver=resolver)
+
+
+def test_an_http_endpoint_is_refused_with_the_field_the_rule_and_the_value(settings, monkeypatch):
+    settings.WEBHOOK_ALLOW_LOOPBACK = False  # as in production: the default
+    monkeypatch.setattr(webhooks, "resolve", lambda host, port: ["93.184.216.34"])
+    platform = factories.PlatformFactory(code="taobao")
+    with pytest.raises(ApplicationError) as caught:
+        _endpoint(platform, "http://hooks.taobao.example/creditledger")
+    error = caught.value
+    assert (error.field, error.code, error.value) == (
+        "url",
+        "https_required",
+        "http://hooks.taobao.example/creditledger",
+    )
+    assert "https://" in error.message
+    assert not WebhookEndpoint.objects.exists()
+    assert _endpoint(platform, "https://hooks.taobao.example/creditledger").url.startswith("https://")
+
+
+def test_the_guard_runs_again_at_send_time(trader, grave, receiver, monkeypatch):
+    monkeypatch.setattr(webhooks, "resolve", lambda host, port: ["127.0.0.1"])
+    delivery = _one_delivery(trader, grave, f"http://hooks.platform.test:{receiver.port}/in")
+    monkeypatch.setattr(webhooks, "resolve", lambda host, port: ["10.0.0.5"])  # the name moved inside
     assert delivery_attempt(delivery_id=delivery.pk) == Outcome.RETRY
     attempt = WebhookAttempt.objects.get(delivery=delivery)
-    assert (
-        attempt.status_code is None and attempt.error.startswith("refused:") and "loopback" in attempt.error
-    )
+    assert attempt.status_code is None and attempt.error.startswith("refused:")
+    assert "10.0.0.5, a private address" in attempt.error
     assert receiver.received == []
 
 
@@ -662,7 +738,7 @@ def test_the_admin_refuses_an_endpoint_inside_with_a_field_error(staff_client, s
     platform = factories.PlatformFactory(code="taobao")
     response = staff_client.post(
         reverse("admin:traders_webhookendpoint_add"),
-        {"platform": platform.pk, "url": "http://10.0.0.8/hook", "is_active": "on"},
+        {"platform": platform.pk, "url": "https://10.0.0.8/hook", "is_active": "on"},
     )
     assert response.status_code == 200
     assert "a private address" in response.content.decode()
@@ -693,7 +769,7 @@ def test_the_admin_edits_an_endpoint_through_the_service(staff_client, receiver,
     )
     assert endpoint.disabled_reason.startswith("Disabled by user:")
     settings.WEBHOOK_ALLOW_LOOPBACK = False
-    response = staff_client.post(url, {"url": "http://127.0.0.1/other", "is_active": "on"})
+    response = staff_client.post(url, {"url": "https://127.0.0.1/other", "is_active": "on"})
     assert response.status_code == 200 and "loopback" in response.content.decode()
 
 

@@ -1,11 +1,13 @@
 """A real HTTP receiver for webhook tests: http.server in a thread on 127.0.0.1.
 
 It records every request and answers from a script: a list of (status, headers) or
-("sleep"/"trickle", seconds) steps, then the default answer for the rest.
+("sleep"/"trickle", seconds) steps, then the default answer for the rest; a step with
+`together=N` holds its answer until N requests are in, so N attempts overlap for real.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ class Received:
     path: str
     headers: dict[str, str]  # names in lower case
     body: bytes
+    answered: int = 0  # the status it was answered with
 
 
 @dataclass
@@ -25,6 +28,15 @@ class Step:
     headers: dict[str, str] = field(default_factory=dict)
     sleep: float = 0.0  # before answering
     trickle: float = 0.0  # send the status line a byte at a time over this long
+    together: int = 0  # hold the answer until this many requests are in (up to 10 s)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # The sender closes a kept-alive connection without reading our body: the reset
+        # that follows is the end of that connection, not a failure worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionResetError):
+            super().handle_error(request, client_address)
 
 
 class Receiver:
@@ -33,6 +45,7 @@ class Receiver:
         self.script: list[Step] = []
         self.default = Step()
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,10 +55,17 @@ class Receiver:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 with receiver._lock:
-                    receiver.received.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                    )
                     step = receiver.script.pop(0) if receiver.script else receiver.default
+                    receiver.received.append(
+                        Received(
+                            self.path, {k.lower(): v for k, v in self.headers.items()}, body, step.status
+                        )
+                    )
+                    receiver._arrived.notify_all()
+                    if step.together:
+                        receiver._arrived.wait_for(
+                            lambda: len(receiver.received) >= step.together, timeout=10
+                        )
                 if step.sleep:
                     time.sleep(step.sleep)
                 if step.trickle:
@@ -71,7 +91,7 @@ class Receiver:
             def log_message(self, format: str, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.server.block_on_close = False
         self.thread = threading.Thread(

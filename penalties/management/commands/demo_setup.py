@@ -17,6 +17,7 @@ from creditledger import roles
 from creditledger.accounts.services import backup_codes_left, confirmed_totp, otp_enrol_for_demo
 from creditledger.ledger.actors import Actor
 from penalties import demo
+from penalties.demo.examples import EXAMPLE_SHOP, EXAMPLE_USCC, ensure_examples
 from traders.jurisdiction import NATIONAL, scope_of
 from traders.models import Trader
 from traders.services import jurisdiction_set
@@ -32,7 +33,8 @@ DEMO_LOGINS = (
 
 class Command(BaseCommand):
     help = (
-        "Seed demo data when the database has no traders, and make sure there is one demo staff "
+        "Seed demo data when the database has no traders, add docs/api.md's example trader and "
+        "shop if missing, and make sure there is one demo staff "
         "login per role (passwords kept in VAR_DIR/demo-logins.txt). Idempotent. Does nothing "
         "when DEBUG is off unless --force is given."
     )
@@ -64,12 +66,19 @@ class Command(BaseCommand):
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
             self.stdout.write(result.summary())
+        self._examples()
         path = Path(settings.VAR_DIR) / "demo-logins.txt"
         logins = ensure_demo_logins(path)
         self.stdout.write(f"Demo logins (also in {path}):")
         for username, password, role, note, state in logins:
             self.stdout.write(f"  {username:<11} {password:<14} {role:<11} {note} [{state}]")
         self._second_factors([username for username, *_rest in logins])
+
+    def _examples(self) -> None:
+        """docs/api.md's trader and shop, so its curl lines answer as printed."""
+        added = ensure_examples()
+        what = ", ".join(added) if added else "already present"
+        self.stdout.write(f"docs/api.md examples ({EXAMPLE_USCC}, shop {EXAMPLE_SHOP}): {what}")
 
     def _second_factors(self, usernames: list[str]) -> None:
         """Staff sign in with a password and a second factor. A demo login without one is
