@@ -503,7 +503,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["creditledger.api.auth.PlatformKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["creditledger.api.auth.IsPlatform"],
     "DEFAULT_THROTTLE_CLASSES": ["creditledger.api.auth.PerKeyThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"apikey": env.str("API_THROTTLE_RATE", default="6000/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "apikey": env.str("API_THROTTLE_RATE", default="6000/min"),
+        # Witnesses' cosignature posts, per client address: a witness posts once a checkpoint.
+        "witness": env.str("WITNESS_THROTTLE_RATE", default="60/min"),
+    },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",

@@ -81,3 +81,13 @@ class PerKeyThrottle(throttling.SimpleRateThrottle):
         if not isinstance(request.auth, ApiKey):
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.auth.prefix}
+
+
+class WitnessThrottle(throttling.SimpleRateThrottle):
+    """Witnesses post without a key (the cosignature is their credential): a rate per client
+    address, so a flood of bad signatures costs the flooder, not the log."""
+
+    scope = "witness"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
