@@ -12,6 +12,7 @@ import base64
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, permissions, status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -130,6 +131,7 @@ class CosignatureCreateApi(APIView):
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
     throttle_classes = [WitnessThrottle]
+    parser_classes = [JSONParser]
 
     @extend_schema(
         operation_id="ledger_cosignature_create",

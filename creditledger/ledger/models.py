@@ -180,8 +180,13 @@ class Cosignature(models.Model):
     (the log's signature included), so the evidence stands on its own even if the
     checkpoint row were rewritten; `signature` is the witness's signature line."""
 
+    # The constraint is migration 0007's, checked at once (NOT DEFERRABLE): see its docstring.
     checkpoint = models.ForeignKey(
-        Checkpoint, models.PROTECT, related_name="cosignatures", verbose_name=_("checkpoint")
+        Checkpoint,
+        models.PROTECT,
+        related_name="cosignatures",
+        verbose_name=_("checkpoint"),
+        db_constraint=False,
     )
     witness = models.ForeignKey(
         Witness, models.PROTECT, related_name="cosignatures", verbose_name=_("witness")
