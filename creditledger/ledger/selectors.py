@@ -15,6 +15,7 @@ __all__ = [
     "inclusion_proof",
     "latest_checkpoint",
     "leaf_hash",
+    "recent_checkpoints",
     "trader_trail",
     "tree_size",
 ]
@@ -46,6 +47,11 @@ def trader_trail(uscc: str, limit: int) -> QuerySet[LedgerEntry]:
     if limit < 1:
         raise ValueError("limit must be at least 1")
     return LedgerEntry.objects.filter(trader_uscc=uscc).order_by("-seq")[:limit]
+
+
+def recent_checkpoints(limit: int) -> list[Checkpoint]:
+    """The newest checkpoints, newest first, with their cosignatures."""
+    return list(_cosigned().order_by("-seq")[:limit])
 
 
 def checkpoints_after(size: int, limit: int) -> list[Checkpoint]:

@@ -249,17 +249,23 @@ def _lines(
     return lines
 
 
-def checkpoint_witnesses(seq: int) -> list[tuple[str, dt.datetime]]:
-    """Who cosigned checkpoint `seq`, each cosignature checked against the registered key and
-    the stored checkpoint note: (witness name+key id, cosigned at), by name."""
-    checkpoint = Checkpoint.objects.filter(seq=seq).first()
-    if checkpoint is None:
-        return []
+def checkpoint_witnesses(checkpoint: Checkpoint, note: str | None = None) -> list[tuple[str, dt.datetime]]:
+    """Who cosigned `checkpoint`: (witness name+key id, cosigned at) by name, for each stored
+    cosignature that verifies under its registered key over `note` (default: the checkpoint's
+    note as stored now, so a checkpoint re-signed after it was witnessed shows no witness)."""
+    note = checkpoint.note if note is None else note
     found = []
-    for cosig in checkpoint.cosignatures.select_related("witness").order_by("witness__name"):
+    for cosig in sorted(checkpoint.cosignatures.all(), key=lambda c: (c.witness.name, c.witness.key_id)):
         try:
-            merkle.CosignatureVerifier.parse(cosig.witness.vkey).verify(checkpoint.note + cosig.signature)
+            merkle.CosignatureVerifier.parse(cosig.witness.vkey).verify(note + cosig.signature)
         except signing.NoteError:
             continue
         found.append((str(cosig.witness), dt.datetime.fromtimestamp(cosig.timestamp, dt.UTC)))
     return found
+
+
+def note_witnesses(note: str, seq: int) -> list[tuple[str, dt.datetime]]:
+    """Who cosigned the checkpoint `note` (of size `seq`), as a holder of that note (an
+    export's manifest) can tell: the stored cosignatures of that size that verify over it."""
+    checkpoint = Checkpoint.objects.prefetch_related("cosignatures__witness").filter(seq=seq).first()
+    return [] if checkpoint is None else checkpoint_witnesses(checkpoint, note)

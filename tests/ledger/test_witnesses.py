@@ -17,17 +17,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import IntegrityError, connection, transaction
 from rest_framework.test import APIClient
 
 from creditledger.api.auth import WitnessThrottle
 from creditledger.exceptions import ApplicationError
 from creditledger.ledger import merkle, sealer, witness_client
 from creditledger.ledger.actors import Actor
-from creditledger.ledger.models import Checkpoint, Cosignature, LedgerEntry
+from creditledger.ledger.models import Checkpoint, Cosignature, LedgerEntry, Witness
 from creditledger.ledger.services import checkpoint_create, sign_tree
 from creditledger.ledger.verify import verify_ledger
 from creditledger.ledger.witness_services import cosignature_record, witness_register
-from tests.ledger.helpers import append, run_verify, tamper
+from tests.ledger.helpers import append, run_verify, tamper, trigger_disabled
 from tests.ledger.test_verify import rewrite_tail
 
 WITNESS = "auditor.example/witness"
@@ -354,3 +355,49 @@ def test_an_existing_key_file_is_never_overwritten(key_file):
     with pytest.raises(witness_client.WitnessError, match="refusing to overwrite"):
         witness_client.generate_key(key_file, WITNESS)
     assert key_file.read_text() == before
+
+
+# --- the admin ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_admin_registers_a_witness_through_the_service_and_sees_who_cosigned(admin_client, cosigner):
+    response = admin_client.post(
+        "/admin/ledger/witness/add/", {"vkey": str(cosigner.verifier), "description": "Zhejiang audit office"}
+    )
+    assert response.status_code == 302
+    witness = Witness.objects.get()
+    assert (witness.name, witness.description) == (WITNESS, "Zhejiang audit office")
+    assert LedgerEntry.objects.filter(action="witness.registered", actor__startswith="user:").count() == 1
+    bad = admin_client.post("/admin/ledger/witness/add/", {"vkey": "nonsense", "description": ""})
+    assert bad.status_code == 200 and "is not a cosignature/v1 verifier key" in bad.content.decode()
+    assert Witness.objects.count() == 1
+
+    append(2)
+    checkpoint = checkpoint_create()
+    cosignature_record(
+        size=checkpoint.seq, line=cosigner.cosign(text_of(checkpoint.note), timestamp=1_700_000_000)
+    )
+    listing = admin_client.get("/admin/ledger/checkpoint/").content.decode()
+    assert str(witness) in listing
+    admin_client.post("/admin/ledger/witness/", {"action": "retire", "_selected_action": [witness.pk]})
+    witness.refresh_from_db()
+    assert not witness.is_active
+    assert LedgerEntry.objects.filter(action="witness.retired").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_cosigned_checkpoint_cannot_be_deleted_before_its_cosignatures(cosigner, registered):
+    append(2)
+    checkpoint = checkpoint_create()
+    cosignature_record(
+        size=checkpoint.seq, line=cosigner.cosign(text_of(checkpoint.note), timestamp=1_700_000_000)
+    )
+    with (
+        trigger_disabled(),
+        pytest.raises(IntegrityError),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM ledger_checkpoint")
+    assert Checkpoint.objects.count() == 1
