@@ -11,8 +11,10 @@ import base64
 import hashlib
 import io
 import json
+from pathlib import Path
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.core.cache import cache
 from django.core.management import call_command
@@ -26,6 +28,7 @@ from creditledger.ledger import merkle, sealer, witness_client
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.models import Checkpoint, Cosignature, LedgerEntry, Witness
 from creditledger.ledger.services import checkpoint_create, sign_tree
+from creditledger.ledger.signing import Signer
 from creditledger.ledger.verify import verify_ledger
 from creditledger.ledger.witness_services import cosignature_record, witness_register
 from tests.ledger.helpers import append, run_verify, tamper, trigger_disabled
@@ -401,3 +404,20 @@ def test_a_cosigned_checkpoint_cannot_be_deleted_before_its_cosignatures(cosigne
     ):
         cursor.execute("DELETE FROM ledger_checkpoint")
     assert Checkpoint.objects.count() == 1
+
+
+def test_the_documented_client_check_reads_a_cosigned_note(cosigner):
+    """docs/api.md's cosigned_at(), as written, accepts the witness's line and refuses a forged one."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    block = doc.split("### Reading cosignatures")[1].split("```python")[1].split("```")[0]
+    namespace = {"base64": base64, "hashlib": hashlib, "Ed25519PublicKey": Ed25519PublicKey}
+    exec(block, namespace)
+    checkpoint = merkle.Checkpoint(origin="log.example/x", size=3, root_hash=bytes(32))
+    note = checkpoint.sign(Signer("log.example/x", Ed25519PrivateKey.generate()))
+    cosigned = merkle.add_signature_lines(note, [cosigner.cosign(checkpoint.text(), timestamp=1_700_000_123)])
+    public = cosigner.verifier.public_bytes
+    assert namespace["cosigned_at"](cosigned, WITNESS, public) == 1_700_000_123
+    other = merkle.Checkpoint(origin="log.example/x", size=4, root_hash=bytes(32))
+    moved = cosigned.replace(checkpoint.text(), other.text())
+    with pytest.raises(InvalidSignature):
+        namespace["cosigned_at"](moved, WITNESS, public)
