@@ -332,6 +332,8 @@ def test_posts_are_rate_limited_per_address(anon, monkeypatch):
     for _ in range(2):
         assert anon.post(URL, {"size": 1, "cosignature": "x"}, format="json").status_code == 400
     assert anon.post(URL, {"size": 1, "cosignature": "x"}, format="json").status_code == 429
+    spoofed = anon.post(URL, {"size": 1, "cosignature": "x"}, format="json", HTTP_X_FORWARDED_FOR="10.9.8.7")
+    assert spoofed.status_code == 429  # a forwarded-for header the client wrote is no new address
 
 
 @pytest.mark.django_db
