@@ -225,12 +225,18 @@ def test_an_intact_ledger_reports_who_cosigned_what(cosigner, registered):
 
 
 @pytest.mark.django_db
-def test_a_cosignature_that_does_not_verify_under_the_given_key_is_a_fault(cosigner, registered):
+def test_a_cosignature_that_does_not_verify_under_the_given_key_is_a_fault(cosigner, registered, settings):
     append(2)  # and the witness's registration
     checkpoint = checkpoint_create()
     cosignature_record(size=3, line=cosigner.cosign(text_of(checkpoint.note), timestamp=1_700_000_000))
     impostor = merkle.Cosigner(WITNESS, Ed25519PrivateKey.generate()).verifier
     assert "not checked (no key given for it)" in run_verify("--witness-key", str(impostor))
+    settings.LEDGER_WITNESS_KEYS = [str(impostor)]  # the configured keys, without --witness-key
+    assert "not checked (no key given for it)" in run_verify()
+    settings.LEDGER_WITNESS_KEYS = ["not a key"]
+    with pytest.raises(CommandError, match="Environment variable LEDGER_WITNESS_KEYS"):
+        run_verify()
+    settings.LEDGER_WITNESS_KEYS = []
     # The note kept with the cosignature edited to claim another size: the witness never signed that.
     tamper("UPDATE ledger_cosignature SET note = replace(note, '\n3\n', '\n4\n')")
     with pytest.raises(CommandError) as info:

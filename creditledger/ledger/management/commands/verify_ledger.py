@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from creditledger.ledger import signing, witnesses
@@ -33,19 +34,21 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="VKEY",
-            help="Trust this witness's cosignature/v1 verifier key (as the witness gave it) instead of "
-            "the registered ones; may be repeated. Every stored cosignature is checked against the "
-            "tree recomputed from the entries.",
+            help="Trust this witness's cosignature/v1 verifier key (as the witness gave it) instead "
+            "of LEDGER_WITNESS_KEYS or the registered ones; may be repeated. Every stored "
+            "cosignature is checked against the tree recomputed from the entries.",
         )
 
     def handle(self, *args, start, end, files, witness_keys, **options):
         if start < 1 or (end is not None and end < start):
             raise CommandError("--from must be at least 1 and --to at least --from", returncode=2)
         notes = [self._read_note(Path(name), start, end) for name in files]
+        where = "--witness-key" if witness_keys else "Environment variable LEDGER_WITNESS_KEYS"
+        witness_keys = witness_keys or settings.LEDGER_WITNESS_KEYS
         try:
             keys = witnesses.parse_keys(witness_keys) if witness_keys else None
         except signing.NoteError as exc:
-            raise CommandError(f"--witness-key: {exc}", returncode=2) from exc
+            raise CommandError(f"{where}: {exc}", returncode=2) from exc
         result = verify_ledger(start=start, end=end, notes=notes)
         witnessed = witnesses.check_cosignatures(keys=keys, end=end)
         result.witnesses = tuple(witnessed.lines)
