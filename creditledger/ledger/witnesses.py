@@ -162,13 +162,17 @@ def _hold_against_entries(report: WitnessReport, claims: dict[int, Witnessed]) -
 
 
 def _rewrite_fault(claim: Witnessed, root: bytes | None, last_good: int) -> Fault:
-    now = "are missing" if root is None else f"now hash to {root.hex()}"
+    now = "are not all there (a seq is missing)" if root is None else f"now hash to {root.hex()}"
     resigned = "; the checkpoint was re-signed since" if claim.resigned else ""
-    after = f"witnessed checkpoint {last_good}, which still holds" if last_good else "the first entry"
+    held = (
+        f"after witnessed checkpoint {last_good}, which still holds"
+        if last_good
+        else "no earlier witnessed checkpoint holds"
+    )
     detail = (
         f"checkpoint {claim.size} as cosigned by {', '.join(claim.witnesses)} (log signature valid) states "
         f"root {claim.root.hex()}; entries 1..{claim.size} {now}{resigned}: the history was rewritten "
-        f"within seq ({last_good}, {claim.size}], after {after}"
+        f"within seq ({last_good}, {claim.size}], {held}"
     )
     return Fault(last_good + 1, WITNESS_MISMATCH, detail)
 
@@ -206,26 +210,38 @@ def _fold(stack: list[tuple[int, bytes]]) -> bytes:
 
 
 def _leaf_hashes(stop: int) -> Iterator[tuple[int, bytes]]:
-    """(seq, SHA-256(0x00 ‖ body)) for entries 1..stop in seq order; on PostgreSQL hashed
-    in the database, so 32 bytes per entry cross the wire instead of its body."""
+    """(seq, SHA-256(0x00 ‖ body)) for entries 1..stop in seq order. On PostgreSQL hashed in
+    the database and concatenated per window, so 32 bytes per entry and one value per
+    query cross the wire (half the time of a row per entry)."""
     low = 0
     while low < stop:
         high = min(low + BATCH_SIZE, stop)
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT seq, sha256('\\x00'::bytea || body) FROM ledger_ledgerentry "
-                    "WHERE seq > %s AND seq <= %s ORDER BY seq",
-                    [low, high],
-                )
-                batch = [(seq, bytes(leaf)) for seq, leaf in cursor.fetchall()]
-        else:
-            rows = LedgerEntry.objects.filter(seq__gt=low, seq__lte=high).order_by("seq")
-            batch = [(seq, merkle.leaf_hash(bytes(body))) for seq, body in rows.values_list("seq", "body")]
+        batch = _window_pg(low, high) if connection.vendor == "postgresql" else _window_rows(low, high)
         if not batch:
             return
         yield from batch
         low = high
+
+
+_WINDOW_SQL = (
+    "SELECT count(*), string_agg(sha256('\\x00'::bytea || body), ''::bytea ORDER BY seq) "
+    "FROM ledger_ledgerentry WHERE seq > %s AND seq <= %s"
+)
+
+
+def _window_pg(low: int, high: int) -> list[tuple[int, bytes]]:
+    with connection.cursor() as cursor:
+        cursor.execute(_WINDOW_SQL, [low, high])
+        count, joined = cursor.fetchone()
+    if count != high - low:  # a hole in the seqs: take the window row by row to place it
+        return _window_rows(low, high)
+    joined = bytes(joined)
+    return [(low + 1 + i, joined[32 * i : 32 * i + 32]) for i in range(count)]
+
+
+def _window_rows(low: int, high: int) -> list[tuple[int, bytes]]:
+    rows = LedgerEntry.objects.filter(seq__gt=low, seq__lte=high).order_by("seq")
+    return [(seq, merkle.leaf_hash(bytes(body))) for seq, body in rows.values_list("seq", "body")]
 
 
 def _lines(

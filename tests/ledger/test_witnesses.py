@@ -429,3 +429,22 @@ def test_the_documented_client_check_reads_a_cosigned_note(cosigner):
     moved = cosigned.replace(checkpoint.text(), other.text())
     with pytest.raises(InvalidSignature):
         namespace["cosigned_at"](moved, WITNESS, public)
+
+
+@pytest.mark.django_db
+def test_a_deleted_entry_under_a_witnessed_checkpoint_is_a_fault_there(cosigner, registered, monkeypatch):
+    from creditledger.ledger import witnesses
+
+    monkeypatch.setattr(witnesses, "BATCH_SIZE", 3)  # windows with and without the hole
+    append(7)
+    checkpoint = checkpoint_create()
+    cosignature_record(
+        size=checkpoint.seq, line=cosigner.cosign(text_of(checkpoint.note), timestamp=1_700_000_000)
+    )
+    report = witnesses.check_cosignatures(keys=[cosigner.verifier])
+    assert report.fault is None and report.last_good == 8
+    tamper("DELETE FROM ledger_ledgerentry WHERE seq = 5")
+    report = witnesses.check_cosignatures(keys=[cosigner.verifier])
+    assert report.fault.seq == 1
+    assert "entries 1..8 are not all there (a seq is missing)" in report.fault.detail
+    assert "within seq (0, 8], no earlier witnessed checkpoint holds" in report.fault.detail
