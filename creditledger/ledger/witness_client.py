@@ -14,15 +14,22 @@ tree it could later be talked out of. The key file holds
 
 (the layout of Go's note package keys, with the cosignature/v1 type), readable by its owner
 only; the state file (JSON) sits beside it.
+
+Two front doors, the same options: `manage.py ledger_witness`, and, on a machine with the
+code but no settings for it (no SECRET_KEY, no database), `python -m
+creditledger.ledger.witness_client`. Nothing here imports Django's settings.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
 import json
 import os
 import stat
+import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -283,3 +290,63 @@ def _check_consistency(api: Api, state: State, checkpoint: merkle.Checkpoint) ->
             "cosigned, so the log's history was rewritten"
         ) from exc
     return f"checkpoint {new} extends checkpoint {old} cosigned before ({len(hashes)}-hash consistency proof)"
+
+
+# --- the command line -------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="The log's site, e.g. https://credit.example.gov.cn")
+    parser.add_argument("--key", required=True, type=Path, help="The witness's private key file.")
+    parser.add_argument(
+        "--state", type=Path, help="Where the last cosigned checkpoint is kept (default: KEY.state)."
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("LEDGER_WITNESS_API_KEY", ""),
+        help="An API key to read the log's checkpoints and proofs (default: $LEDGER_WITNESS_API_KEY).",
+    )
+    parser.add_argument(
+        "--log-key", default="", metavar="VKEY", help="Pin this log verifier key instead of the one kept."
+    )
+    parser.add_argument(
+        "--generate",
+        metavar="NAME",
+        help="Create a new key file at --key for witness NAME and print its vkey.",
+    )
+
+
+def execute(
+    *, url, key: Path, state: Path | None, api_key: str, log_key: str, generate: str | None
+) -> list[str]:
+    """One invocation: the lines to print; WitnessError (with its returncode) on failure."""
+    if generate:
+        return [str(generate_key(key, generate).verifier)]
+    if not url or not url.startswith(("http://", "https://")):
+        raise WitnessError("--url must be the log's http(s) address")
+    outcome = run(
+        api=Api(url, api_key),
+        cosigner=load_key(key),
+        state_path=state or key.with_name(key.name + ".state"),
+        now=int(time.time()),
+        log_vkey=log_key,
+    )
+    return outcome.messages
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m creditledger.ledger.witness_client", description=__doc__)
+    add_arguments(parser)
+    options = vars(parser.parse_args(argv))
+    try:
+        lines = execute(**options)
+    except WitnessError as exc:
+        print(f"witness: {exc}", file=sys.stderr)
+        return exc.returncode
+    for line in lines:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,6 +11,9 @@ import base64
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,6 +36,7 @@ from creditledger.ledger.verify import verify_ledger
 from creditledger.ledger.witness_services import cosignature_record, witness_register
 from tests.ledger.helpers import append, run_verify, tamper, trigger_disabled
 from tests.ledger.test_verify import rewrite_tail
+from tests.worker import ROOT
 
 WITNESS = "auditor.example/witness"
 URL = "/api/v1/ledger/cosignatures/"
@@ -448,3 +452,36 @@ def test_a_deleted_entry_under_a_witnessed_checkpoint_is_a_fault_there(cosigner,
     assert report.fault.seq == 1
     assert "entries 1..8 are not all there (a seq is missing)" in report.fault.detail
     assert "within seq (0, 8], no earlier witnessed checkpoint holds" in report.fault.detail
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_witness_runs_without_django_settings_on_the_auditors_machine(
+    live_server, key_file, cosigner, registered, make_api_client
+):
+    """`python -m creditledger.ledger.witness_client`: no SECRET_KEY, no database, the code only."""
+    api = make_api_client("jd", [])
+    append(2)
+    checkpoint_create()
+    witness(live_server, key_file, api.raw_key)
+    append(3, start=3)
+    checkpoint_create()
+    env = {"PATH": os.environ["PATH"], "HOME": str(key_file.parent), "LEDGER_WITNESS_API_KEY": api.raw_key}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "creditledger.ledger.witness_client",
+            "--url",
+            live_server.url,
+            "--key",
+            str(key_file),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "checkpoint 6 extends checkpoint 3 cosigned before" in done.stdout
+    assert sorted(Cosignature.objects.values_list("checkpoint__seq", flat=True)) == [3, 6]

@@ -4,14 +4,11 @@
     ledger_witness --url https://credit.example --key witness.key [--state witness.key.state]
 
 Exit 0 after cosigning, 1 when the log's newest checkpoint must not be cosigned (it does not
-extend the last one cosigned: the sizes are named), 2 on any other error.
+extend the last one cosigned: the sizes are named), 2 on any other error. The same command
+runs without Django settings as `python -m creditledger.ledger.witness_client`.
 """
 
 from __future__ import annotations
-
-import os
-import time
-from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -27,41 +24,14 @@ class Command(BaseCommand):
     requires_system_checks: list = []
 
     def add_arguments(self, parser):
-        parser.add_argument("--url", help="The log's site, e.g. https://credit.example.gov.cn")
-        parser.add_argument("--key", required=True, type=Path, help="The witness's private key file.")
-        parser.add_argument(
-            "--state", type=Path, help="Where the last cosigned checkpoint is kept (default: KEY.state)."
-        )
-        parser.add_argument(
-            "--api-key",
-            default=os.environ.get("LEDGER_WITNESS_API_KEY", ""),
-            help="An API key to read the log's checkpoints and proofs (default: $LEDGER_WITNESS_API_KEY).",
-        )
-        parser.add_argument(
-            "--log-key", default="", metavar="VKEY", help="Pin this log verifier key instead of the one kept."
-        )
-        parser.add_argument(
-            "--generate",
-            metavar="NAME",
-            help="Create a new key file at --key for witness NAME and print its vkey.",
-        )
+        witness_client.add_arguments(parser)
 
-    def handle(self, *args, url, key: Path, state: Path | None, api_key, log_key, generate, **options):
+    def handle(self, *args, url, key, state, api_key, log_key, generate, **options):
         try:
-            if generate:
-                cosigner = witness_client.generate_key(key, generate)
-                self.stdout.write(f"{cosigner.verifier}")
-                return
-            if not url or not url.startswith(("http://", "https://")):
-                raise CommandError("--url must be the log's http(s) address", returncode=2)
-            outcome = witness_client.run(
-                api=witness_client.Api(url, api_key),
-                cosigner=witness_client.load_key(key),
-                state_path=state or key.with_name(key.name + ".state"),
-                now=int(time.time()),
-                log_vkey=log_key,
+            lines = witness_client.execute(
+                url=url, key=key, state=state, api_key=api_key, log_key=log_key, generate=generate
             )
         except witness_client.WitnessError as exc:
             raise CommandError(str(exc), returncode=exc.returncode) from exc
-        for message in outcome.messages:
-            self.stdout.write(message)
+        for line in lines:
+            self.stdout.write(line)
