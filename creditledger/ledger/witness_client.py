@@ -25,6 +25,8 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import contextlib
+import fcntl
 import json
 import os
 import stat
@@ -210,8 +212,30 @@ class Outcome:
     messages: list[str]
 
 
+@contextlib.contextmanager
+def _exclusive(state_path: Path):
+    """One run at a time per state file: two overlapping runs (a slow one and the next cron
+    tick) could otherwise save an older tree over a newer one, and a witness that forgets a
+    tree it cosigned can be shown a fork of it (tlog-witness: check and persist atomically)."""
+    lock = state_path.with_name(state_path.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise WitnessError(f"another run holds {lock}; try again when it is done") from exc
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def run(*, api: Api, cosigner: merkle.Cosigner, state_path: Path, now: int, log_vkey: str = "") -> Outcome:
     """Check the log's newest checkpoint against the last one cosigned, cosign it, post it."""
+    with _exclusive(state_path):
+        return _run(api=api, cosigner=cosigner, state_path=state_path, now=now, log_vkey=log_vkey)
+
+
+def _run(*, api: Api, cosigner: merkle.Cosigner, state_path: Path, now: int, log_vkey: str) -> Outcome:
     messages: list[str] = []
     state = load_state(state_path)
     log_key = _log_key(api, state, log_vkey, messages)

@@ -174,6 +174,13 @@ def _verified_timestamp(witness: Witness, note: str, line: str, now: float) -> i
             code="bad_signature",
             value=line,
         ) from exc
+    if timestamp == 0:  # tlog-witness: a witness's cosignature of a checkpoint carries its time
+        raise _refuse(
+            _("a cosignature timestamp of 0 states no time"),
+            field="cosignature",
+            code="zero_timestamp",
+            value=0,
+        )
     if timestamp > now + FUTURE_SKEW_SECONDS:
         raise _refuse(
             _("cosignature timestamp %(value)s is more than %(skew)s seconds in the future")

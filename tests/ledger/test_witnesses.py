@@ -8,6 +8,7 @@ message written out from C2SP tlog-cosignature, not with the module under test.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import io
 import json
@@ -485,3 +486,25 @@ def test_the_witness_runs_without_django_settings_on_the_auditors_machine(
     assert done.returncode == 0, done.stderr
     assert "checkpoint 6 extends checkpoint 3 cosigned before" in done.stdout
     assert sorted(Cosignature.objects.values_list("checkpoint__seq", flat=True)) == [3, 6]
+
+
+def test_a_second_run_while_one_holds_the_state_is_refused(tmp_path, key_file, cosigner):
+    """Two overlapping runs could save an older tree over a newer one: the second one stops."""
+    state = tmp_path / "witness.key.state"
+    with open(tmp_path / "witness.key.state.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(witness_client.WitnessError, match="another run holds"):
+            witness_client.run(
+                api=witness_client.Api("http://127.0.0.1:9"), cosigner=cosigner, state_path=state, now=1
+            )
+    assert not state.exists()
+
+
+@pytest.mark.django_db
+def test_a_cosignature_without_a_time_is_refused(cosigner, registered):
+    append(2)
+    checkpoint = checkpoint_create()
+    with pytest.raises(ApplicationError) as info:
+        cosignature_record(size=checkpoint.seq, line=cosigner.cosign(text_of(checkpoint.note), timestamp=0))
+    assert (info.value.field, info.value.code) == ("cosignature", "zero_timestamp")
+    assert not Cosignature.objects.exists()
