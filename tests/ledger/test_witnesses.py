@@ -508,3 +508,30 @@ def test_a_cosignature_without_a_time_is_refused(cosigner, registered):
         cosignature_record(size=checkpoint.seq, line=cosigner.cosign(text_of(checkpoint.note), timestamp=0))
     assert (info.value.field, info.value.code) == ("cosignature", "zero_timestamp")
     assert not Cosignature.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_witness_follows_a_new_log_key_only_when_told_and_says_why_the_log_refused(
+    live_server, key_file, cosigner, make_api_client, settings, tmp_path
+):
+    api = make_api_client("jd", [])
+    append(2)
+    checkpoint_create()
+    with pytest.raises(CommandError) as info:  # not registered yet: the log refuses the line
+        witness(live_server, key_file, api.raw_key)
+    assert info.value.returncode == 2
+    assert "HTTP 400" in str(info.value) and "unknown_witness" in str(info.value)
+    witness_register(actor=Actor.system("test"), vkey=str(cosigner.verifier))
+    assert "checkpoint 2 is the one cosigned last time" in witness(live_server, key_file, api.raw_key)
+
+    settings.LEDGER_SIGNING_KEY = base64.b64encode(bytes(range(1, 33))).decode()  # a key rotation
+    append(1, start=3)
+    checkpoint_create()
+    with pytest.raises(CommandError) as info:
+        witness(live_server, key_file, api.raw_key)
+    assert info.value.returncode == 1
+    assert "the log's newest checkpoint does not verify under ledger.test/creditledger+" in str(info.value)
+    new_key = api.get("/api/v1/ledger/public-key").json()["verifier_key"]
+    out = witness(live_server, key_file, api.raw_key, "--log-key", new_key)
+    assert f"log key {new_key} given replaces the pinned" in out
+    assert "checkpoint 4 extends checkpoint 2 cosigned before" in out
