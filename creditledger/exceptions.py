@@ -71,7 +71,10 @@ def _shape(exc: Exception, detail: Any) -> dict[str, Any]:
         _flatten(detail, "", fields)
         first = next(iter(fields.items()), ("", ["Invalid input."]))
         message = f"{first[0]}: {first[1][0]}" if first[0] else first[1][0]
-        return {"code": "invalid", "message": message, "fields": fields}
+        # The first message's rule (DRF's ErrorDetail.code: "required", "max_length",
+        # "offset_required"...), so a program can tell them apart; "invalid" otherwise.
+        code = getattr(first[1][0], "code", None) or "invalid"
+        return {"code": str(code), "message": message, "fields": fields}
     code = getattr(getattr(exc, "detail", None), "code", None) or getattr(exc, "default_code", "error")
     message = detail.get("detail", detail) if isinstance(detail, dict) else detail
     return {"code": str(code), "message": str(message)}
@@ -89,7 +92,10 @@ def _flatten(detail: Any, prefix: str, out: dict[str, list[str]]) -> None:
                 _flatten(value, f"{prefix}.{index}" if prefix else str(index), out)
     else:
         messages = detail if isinstance(detail, list) else [detail]
-        out.setdefault(prefix or "non_field_errors", []).extend(str(m) for m in messages)
+        # ErrorDetail is a str that keeps its code: kept as is for _shape, a str in the JSON.
+        out.setdefault(prefix or "non_field_errors", []).extend(
+            m if isinstance(m, drf_exceptions.ErrorDetail) else str(m) for m in messages
+        )
 
 
 class PermissionDenied(ApplicationError):

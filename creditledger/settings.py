@@ -93,6 +93,8 @@ MIDDLEWARE = [
     "creditledger.ops.middleware.OpsEndpointsMiddleware",
     "creditledger.ops.middleware.RequestContextMiddleware",
     "creditledger.ops.middleware.RequestMetricsMiddleware",
+    # Under /api/ every answer is JSON, errors from below included: see creditledger/api/errors.py.
+    "creditledger.api.errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # beside the other security headers
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -236,9 +238,23 @@ EVIDENCE_CONTENT_TYPES = _typed(
         "application/zip",
     ],
 )
+# A violation is recorded only while it can still be penalised: the Administrative Penalty
+# Law (2021, art. 36) bars penalties two years after the act, five where life, health or
+# financial security was at stake (counterfeit and substandard goods often are).
+VIOLATION_MAX_AGE_YEARS = _typed("VIOLATION_MAX_AGE_YEARS", env.int, 5)
+if VIOLATION_MAX_AGE_YEARS < 1:
+    raise ImproperlyConfigured("VIOLATION_MAX_AGE_YEARS must be a positive integer")
 # Django keeps uploads above this in a temporary file, so large evidence never sits in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# The platform API refuses a body from its Content-Length before reading it (413, JSON):
+# JSON bodies up to API_MAX_BODY_BYTES, multipart reports up to API_MAX_UPLOAD_BYTES
+# (API_MAX_EVIDENCE_FILES files of EVIDENCE_MAX_BYTES, and the form around them).
+API_MAX_BODY_BYTES = _typed("API_MAX_BODY_BYTES", env.int, 1024 * 1024)
+API_MAX_EVIDENCE_FILES = _typed("API_MAX_EVIDENCE_FILES", env.int, 10)
+API_MAX_UPLOAD_BYTES = API_MAX_EVIDENCE_FILES * EVIDENCE_MAX_BYTES + API_MAX_BODY_BYTES
+if min(API_MAX_BODY_BYTES, API_MAX_EVIDENCE_FILES) < 1:
+    raise ImproperlyConfigured("API_MAX_BODY_BYTES and API_MAX_EVIDENCE_FILES must be positive integers")
 
 # --- Ledger -----------------------------------------------------------------------------
 # Which key signs ledger checkpoints: "file", an Ed25519 seed held by the process (below;
@@ -390,6 +406,20 @@ CELERY_TASK_ROUTES = {
 
 # --- Cache ------------------------------------------------------------------------------
 CACHES = {"default": _typed("CACHE_URL", env.cache_url, "locmemcache://")}
+# The platform API's per-key rate limit is counted in this Redis (creditledger/api/ratelimit.py):
+# the cache's own Redis unless set; empty (a local-memory cache) counts per process.
+_cache_location = CACHES["default"].get("LOCATION", "")
+API_THROTTLE_REDIS_URL = _typed(
+    "API_THROTTLE_REDIS_URL",
+    env.str,
+    _cache_location
+    if "redis" in CACHES["default"]["BACKEND"].lower() and isinstance(_cache_location, str)
+    else "",
+)
+# How long a web process trusts an API key it checked: the bound on revoking one.
+API_KEY_CACHE_SECONDS = _typed("API_KEY_CACHE_SECONDS", env.float, 5.0)
+if not 0 <= API_KEY_CACHE_SECONDS <= 60:
+    raise ImproperlyConfigured("API_KEY_CACHE_SECONDS must be between 0 and 60")
 
 # --- Security ---------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = _typed("SECURE_SSL_REDIRECT", env.bool, not DEBUG)
@@ -508,13 +538,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["creditledger.api.auth.IsPlatform"],
     "DEFAULT_THROTTLE_CLASSES": ["creditledger.api.auth.PerKeyThrottle"],
     "DEFAULT_THROTTLE_RATES": {
-        "apikey": env.str("API_THROTTLE_RATE", default="6000/min"),
+        "apikey": _typed("API_THROTTLE_RATE", env.str, "6000/min"),
         # Witnesses' cosignature posts, per client address: a witness posts once a checkpoint.
-        "witness": env.str("WITNESS_THROTTLE_RATE", default="60/min"),
+        "witness": _typed("WITNESS_THROTTLE_RATE", env.str, "60/min"),
     },
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["creditledger.api.parsers.JSONRenderer"],  # orjson
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "creditledger.api.parsers.JSONParser",  # orjson, strict: see its docstring
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -531,6 +561,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1: a nullable object is oneOf [its schema, {"type": "null"}], which strict validators
+    # accept; 3.0's allOf + nullable without a type they read as "never null".
+    "OAS_VERSION": "3.1.0",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "creditledger.api.openapi.add_rate_limit_headers",
+    ],
 }
 # The header platforms send their key in: "Authorization: Api-Key <key>".
 API_KEY_CUSTOM_HEADER = None

@@ -16,6 +16,14 @@ def _media_root(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_api_key_cache():
+    """Each test starts with no API key trusted from an earlier one (creditledger.api.auth)."""
+    from creditledger.api.auth import forget_keys
+
+    forget_keys()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     # PBKDF2's deliberate slowness costs ~0.3 s per test user and proves nothing here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

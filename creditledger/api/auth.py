@@ -2,21 +2,58 @@
 
 Keys are checked with the library's SHA-512 hasher (a key is 32 random characters, so a
 slow password hasher would add cost without adding safety).
+
+A key, once checked, is kept in the process for API_KEY_CACHE_SECONDS (5): the status
+lookups a platform makes by the thousand then cost no query to authenticate. That is the
+bound on revocation: a key revoked (or its platform deactivated) is refused by every
+process at most that many seconds later. Expiry is checked on every request.
+
+The throttle is one atomic Redis operation per request (creditledger/api/ratelimit.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import time
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, permissions, throttling
 
+from creditledger.api import ratelimit
 from creditledger.ledger.actors import Actor
 from traders.models import ApiKey
 
 KEYWORD = "Api-Key"
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)  # one write a minute per key, not one per request
+_CACHE_MAX = 10_000  # keys held per process; past it the cache starts again
+# sha256 of the presented key -> (checked at, monotonic seconds; the ApiKey with its platform)
+_checked: dict[str, tuple[float, ApiKey]] = {}
+
+
+def forget_keys() -> None:
+    """Empty this process's cache of checked keys (tests; a revocation waits out the bound)."""
+    _checked.clear()
+
+
+def _checked_key(raw: str) -> ApiKey:
+    digest = hashlib.sha256(raw.encode("latin-1")).hexdigest()
+    now = time.monotonic()
+    held = _checked.get(digest)
+    if held is not None and now - held[0] < settings.API_KEY_CACHE_SECONDS:
+        return held[1]
+    # The manager's get_from_key() cannot select_related; this is the same check in one query.
+    prefix, _dot, _secret = raw.partition(".")
+    key = ApiKey.objects.select_related("platform").filter(prefix=prefix).first()
+    if key is None or not key.is_valid(raw):
+        _checked.pop(digest, None)
+        raise exceptions.AuthenticationFailed(_("Unknown API key."))
+    if len(_checked) >= _CACHE_MAX:
+        _checked.clear()
+    _checked[digest] = (now, key)
+    return key
 
 
 class PlatformKeyAuthentication(authentication.BaseAuthentication):
@@ -28,11 +65,7 @@ class PlatformKeyAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(_("Send 'Authorization: Api-Key <key>'."))
-        # The manager's get_from_key() cannot select_related; this is the same check in one query.
-        prefix, _dot, _secret = header[1].partition(".")
-        key = ApiKey.objects.select_related("platform").filter(prefix=prefix).first()
-        if key is None or not key.is_valid(header[1]):
-            raise exceptions.AuthenticationFailed(_("Unknown API key."))
+        key = _checked_key(header[1])
         if key.revoked or key.revoked_at is not None or key.has_expired:
             raise exceptions.AuthenticationFailed(_("This API key was revoked or has expired."))
         if not key.platform.is_active:
@@ -40,6 +73,7 @@ class PlatformKeyAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            key.last_used_at = now  # the cached copy too: one write a minute per process
         return (None, key)
 
     def authenticate_header(self, request) -> str:
@@ -72,25 +106,41 @@ class IsPlatform(permissions.BasePermission):
         return True
 
 
-class PerKeyThrottle(throttling.SimpleRateThrottle):
-    """A rate per API key, counted in the shared cache so every web process agrees."""
+class PerKeyThrottle(throttling.BaseThrottle):
+    """A rate per API key (API_THROTTLE_RATE), counted exactly across every web process."""
 
-    scope = "apikey"
+    def __init__(self) -> None:
+        self.standing: ratelimit.Standing | None = None
 
-    def get_cache_key(self, request, view):
+    def allow_request(self, request, view) -> bool:
         if not isinstance(request.auth, ApiKey):
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.prefix}
+            return True
+        rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["apikey"]
+        self.standing = ratelimit.hit(request.auth.prefix, rate)
+        if self.standing is None:
+            return True
+        request._request.ratelimit = self.standing  # ApiErrorMiddleware sends the headers
+        return self.standing.allowed
+
+    def wait(self) -> float | None:
+        return None if self.standing is None or self.standing.allowed else self.standing.reset
 
 
-class WitnessThrottle(throttling.SimpleRateThrottle):
+class WitnessThrottle(throttling.BaseThrottle):
     """Witnesses post without a key (the cosignature is their credential): a rate per client
-    address, so a flood of bad signatures costs the flooder, not the log. The address is
-    REMOTE_ADDR: DRF's default ident would take X-Forwarded-For as the client sends it, and
-    a flooder would name a new address with every request."""
+    address (WITNESS_THROTTLE_RATE), counted like the keys' (ratelimit.py), so a flood of bad
+    signatures costs the flooder, not the log. The address is REMOTE_ADDR: DRF's default
+    ident would take X-Forwarded-For as the client sends it, and a flooder would name a new
+    address with every request."""
 
-    scope = "witness"
+    def __init__(self) -> None:
+        self.standing: ratelimit.Standing | None = None
 
-    def get_cache_key(self, request, view):
-        ident = request.META.get("REMOTE_ADDR") or "unknown"
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+    def allow_request(self, request, view) -> bool:
+        address = request.META.get("REMOTE_ADDR") or "unknown"
+        rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["witness"]
+        self.standing = ratelimit.hit(f"witness:{address}", rate)
+        return self.standing is None or self.standing.allowed
+
+    def wait(self) -> float | None:
+        return None if self.standing is None or self.standing.allowed else self.standing.reset

@@ -32,16 +32,19 @@ _DESCRIPTIONS = {
     401: "No key, an unknown key, or a revoked or expired key.",
     403: "The key lacks the scope this call needs.",
     404: "Not found.",
+    409: "The cursor is beyond the ledger's head (`head` holds the head's seq).",
+    413: "The body is too large: refused from its Content-Length before it was read.",
     415: "Unsupported content type.",
     422: "The Idempotency-Key was used for a different request.",
     429: "Too many requests for this key: wait `Retry-After` seconds.",
+    503: "The database is briefly unreachable (a restart, a failover): retry after `Retry-After` seconds.",
 }
 
 RETRY_AFTER = OpenApiParameter(
     "Retry-After",
     OpenApiTypes.INT,
     OpenApiParameter.HEADER,
-    response=[429],
+    response=[429, 503],
     description="Seconds to wait before the next call.",
 )
 
@@ -49,13 +52,44 @@ RETRY_AFTER = OpenApiParameter(
 def errors(*statuses: int, **descriptions: str) -> dict[int, OpenApiResponse]:
     """Error responses for `extend_schema(responses=...)`, all in the one error shape.
 
-    401 and 429 are always included: every call needs a key and every key is throttled.
+    401, 429 and 503 are always included: every call needs a key, every key is throttled, and
+    any call can meet a database failover.
     Override a description with e.g. `errors(404, e404="No trader with this code.")`.
     """
-    wanted = sorted({*statuses, 401, 429})
+    wanted = sorted({*statuses, 401, 429, 503})
     return {
         status: OpenApiResponse(
             ErrorSerializer, description=descriptions.get(f"e{status}", _DESCRIPTIONS[status])
         )
         for status in wanted
     }
+
+
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Policy": {
+        "description": 'The key\'s rate limit: `"apikey";q=<requests>;w=<seconds>` '
+        "(IETF httpapi RateLimit header fields).",
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": 'Where this key stands: `"apikey";r=<left in this window>;t=<seconds to its end>`.',
+        "schema": {"type": "string"},
+    },
+}
+
+
+def add_rate_limit_headers(result, generator, request, public):
+    """drf-spectacular postprocessing hook: every answer to a keyed call carries the rate
+    limit's headers (401s do not: there is no key to count)."""
+    result.setdefault("components", {}).setdefault("headers", {}).update(RATE_LIMIT_HEADERS)
+    refs = {name: {"$ref": f"#/components/headers/{name}"} for name in RATE_LIMIT_HEADERS}
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for operation in operations.values():
+            if not isinstance(operation, dict) or not operation.get("security"):
+                continue
+            for status, response in operation.get("responses", {}).items():
+                if status != "401":
+                    response.setdefault("headers", {}).update(refs)
+    return result

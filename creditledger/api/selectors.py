@@ -1,17 +1,23 @@
 """Reads for the platform API: a trader's status as one platform sees it, bulk lookups, the feed.
 
-Every read here costs a fixed number of queries whatever the size of the answer: the
-trader rows in one query, then one query each for their open measures and for the
-caller's shops of them (prefetches over the whole batch).
+On PostgreSQL a status read is one statement whatever the size of the answer: the trader
+rows, each with its open measures and the caller's shops of it aggregated beside it
+(ARRAY(SELECT jsonb_build_object(...)) subqueries, on the restriction and shop indexes).
+A bulk lookup is one statement too: traders named by code, or operating one of the
+caller's shops named by id, and the shop ids map back through the shops aggregated on
+each row. Elsewhere (SQLite, `make run`) the measures and shops are two prefetches.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connections
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import JSONObject
 
 from creditledger.ledger.models import LedgerEntry
 from creditledger.ledger.selectors import changes_after
@@ -32,6 +38,68 @@ def parse_code(raw: str) -> uscc_rules.USCC:
     return uscc_rules.parse(normalise_code(raw))
 
 
+MEASURE_FIELDS = (
+    "id",
+    "measure",
+    "state",
+    "basis",
+    "rule_code",
+    "policy_version",
+    "noticed_at",
+    "objection_deadline",
+    "starts_at",
+    "ends_at",
+    "reasons",
+)
+_MEASURE_TIMES = ("noticed_at", "objection_deadline", "starts_at", "ends_at")
+SHOP_FIELDS = ("platform_shop_id", "name", "url", "opened_on", "closed_on")
+_SHOP_DAYS = ("opened_on", "closed_on")
+
+
+def _on_postgresql() -> bool:
+    return connections[read_db()].vendor == "postgresql"
+
+
+def _aggregated(queryset: QuerySet[Trader], platform: Platform) -> QuerySet[Trader]:
+    measures = (
+        Restriction.objects.filter(trader=OuterRef("pk"), state__in=UNLIFTED_STATES)
+        .order_by("noticed_at", "id")
+        .values(json=JSONObject(**{f: f for f in MEASURE_FIELDS}))
+    )
+    shops = (
+        Shop.objects.filter(trader=OuterRef("pk"), platform=platform)
+        .order_by("platform_shop_id")
+        .values(json=JSONObject(**{f: f for f in SHOP_FIELDS}))
+    )
+    return queryset.annotate(measures_json=ArraySubquery(measures), shops_json=ArraySubquery(shops))
+
+
+def _unpack(trader: Trader) -> Trader:
+    """The aggregated JSON as the `measures` and `platform_shops` a prefetch would attach."""
+    measures = []
+    for row in trader.measures_json:
+        for name in _MEASURE_TIMES:
+            if row[name] is not None:
+                row[name] = dt.datetime.fromisoformat(row[name])
+        measures.append(Restriction(trader_id=trader.pk, **row))
+    shops = []
+    for row in trader.shops_json:
+        for name in _SHOP_DAYS:
+            if row[name] is not None:
+                row[name] = dt.date.fromisoformat(row[name])
+        shops.append(Shop(trader_id=trader.pk, **row))
+    trader.measures, trader.platform_shops = measures, shops
+    return trader
+
+
+def _status_rows(queryset: QuerySet[Trader], platform: Platform) -> list[Trader]:
+    """The traders of `queryset` with `measures` and `platform_shops` attached."""
+    queryset = queryset.using(read_db())
+    if _on_postgresql():
+        return [_unpack(trader) for trader in _aggregated(queryset, platform)]
+    return list(_with_status(queryset, platform))
+
+
 def _with_status(queryset: QuerySet[Trader], platform: Platform) -> QuerySet[Trader]:
     """Attach `measures` (proposed and active) and `platform_shops` (the caller's only)."""
     return queryset.prefetch_related(
@@ -50,14 +118,16 @@ def _with_status(queryset: QuerySet[Trader], platform: Platform) -> QuerySet[Tra
 
 def trader_status(*, uscc: str, platform: Platform) -> Trader | None:
     """A valid, normalised code's trader with its measures and the platform's shops, or None."""
-    return _with_status(Trader.objects.filter(uscc=uscc), platform).using(read_db()).first()
+    rows = _status_rows(Trader.objects.filter(uscc=uscc)[:1], platform)
+    return rows[0] if rows else None
 
 
 def trader_by_shop(*, platform: Platform, platform_shop_id: str) -> Trader | None:
     """The trader operating the platform's shop with this id. Another platform's shop with
     the same id is not looked at."""
     traders = Trader.objects.filter(shops__platform=platform, shops__platform_shop_id=platform_shop_id)
-    trader = _with_status(traders, platform).using(read_db()).first()
+    rows = _status_rows(traders[:1], platform)
+    trader = rows[0] if rows else None
     if trader is not None:
         log_context.bind(trader=trader.uscc)
     return trader
@@ -75,8 +145,7 @@ class LookupItem:
 def traders_lookup(*, platform: Platform, codes: list[str], shop_ids: list[str]) -> list[LookupItem]:
     """One item per input, codes first then shop ids, each list in the order given.
 
-    At most four queries whatever the number of inputs: the platform's shops by id, the
-    traders by code or shop, then the measures and the platform's shops of those traders.
+    One statement whatever the number of inputs on PostgreSQL (at most four elsewhere).
     """
     items: list[LookupItem] = []
     wanted_codes: set[str] = set()
@@ -92,31 +161,30 @@ def traders_lookup(*, platform: Platform, codes: list[str], shop_ids: list[str])
         wanted_codes.add(code)
     items.extend(LookupItem("shop_id", shop_id, "not_found") for shop_id in shop_ids)
 
-    trader_of_shop: dict[str, int] = {}
-    if shop_ids:
-        trader_of_shop = dict(
-            Shop.objects.using(read_db())
-            .filter(platform=platform, platform_shop_id__in=set(shop_ids))
-            .values_list("platform_shop_id", "trader_id")
-        )
-    if not (wanted_codes or trader_of_shop):
+    if not (wanted_codes or shop_ids):
         return items
-    traders = Trader.objects.using(read_db()).filter(
-        Q(uscc__in=wanted_codes) | Q(pk__in=set(trader_of_shop.values()))
-    )
-    by_code, by_id = {}, {}
-    for trader in _with_status(traders, platform).order_by():
-        by_code[trader.uscc], by_id[trader.pk] = trader, trader
+    named = Q(uscc__in=wanted_codes) if wanted_codes else Q(pk__in=[])
+    if shop_ids:
+        operating = Shop.objects.filter(platform=platform, platform_shop_id__in=set(shop_ids))
+        named |= Q(pk__in=operating.values("trader_id"))
+    by_code: dict[str, Trader] = {}
+    by_shop: dict[str, Trader] = {}
+    for trader in _status_rows(Trader.objects.filter(named).order_by(), platform):
+        by_code[trader.uscc] = trader
+        for shop in trader.platform_shops:  # every shop of the caller's it operates
+            by_shop[shop.platform_shop_id] = trader
     for item in items:
         if item.result == "invalid":
             continue
-        if item.kind == "code":
-            trader = by_code.get(item.input)
-        else:
-            trader = by_id.get(trader_of_shop.get(item.input))
+        trader = (by_code if item.kind == "code" else by_shop).get(item.input)
         if trader is not None:
             item.result, item.trader = "found", trader
     return items
+
+
+def feed_head() -> int:
+    """The seq of the newest sealed entry (0 for an empty ledger), as the feed's database sees it."""
+    return LedgerEntry.objects.using(read_db()).order_by("-seq").values_list("seq", flat=True).first() or 0
 
 
 def feed(*, after: int, limit: int) -> tuple[list[LedgerEntry], bool]:

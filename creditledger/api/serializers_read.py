@@ -128,16 +128,20 @@ class ShopQuerySerializer(serializers.Serializer):
 
 
 class LookupRequestSerializer(serializers.Serializer):
+    """At least one code or shop id, and at most API_BULK_LIMIT (1000) of both together."""
+
     codes = serializers.ListField(
         child=serializers.CharField(max_length=64, allow_blank=True, trim_whitespace=False),
         required=False,
         default=list,
+        max_length=settings.API_BULK_LIMIT,
         help_text="Unified social credit codes; lower case and spaces are accepted.",
     )
     shop_ids = serializers.ListField(
         child=serializers.CharField(max_length=64),
         required=False,
         default=list,
+        max_length=settings.API_BULK_LIMIT,
         help_text="Your platform's shop ids.",
     )
 
@@ -146,10 +150,10 @@ class LookupRequestSerializer(serializers.Serializer):
         limit = settings.API_BULK_LIMIT
         field = "codes" if attrs["codes"] else "shop_ids"
         if total == 0:
-            raise serializers.ValidationError({"codes": ["Send at least one code or shop id."]})
+            raise serializers.ValidationError({"codes": ["Send at least one code or shop id."]}, code="empty")
         if total > limit:
             raise serializers.ValidationError(
-                {field: [f"At most {limit} codes and shop ids in one call; got {total}."]}
+                {field: [f"At most {limit} codes and shop ids in one call; got {total}."]}, code="too_many"
             )
         return attrs
 

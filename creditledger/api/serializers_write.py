@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -185,8 +186,24 @@ class ShopsDeclaredSerializer(serializers.Serializer):
 # --- acknowledgements ----------------------------------------------------------------------
 
 
+class OffsetDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time that states its UTC offset: a time without one is ambiguous (the
+    platform's clock or ours?) and is refused rather than read in the server's zone."""
+
+    default_error_messages = {
+        "offset_required": _("State the UTC offset (e.g. 2026-11-14T10:00:00+08:00 or ...Z)."),
+    }
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            parsed = parse_datetime(value.strip())
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("offset_required")
+        return super().to_internal_value(value)
+
+
 class AckInputSerializer(serializers.Serializer):
-    enforced_at = serializers.DateTimeField(
+    enforced_at = OffsetDateTimeField(
         help_text=_("When your platform enforced the measure (ISO 8601 with offset); not in the future.")
     )
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")

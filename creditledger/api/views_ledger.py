@@ -12,20 +12,19 @@ import base64
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, permissions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from creditledger.api.auth import WitnessThrottle
 from creditledger.api.openapi import RETRY_AFTER, errors
+from creditledger.api.parsers import JSONParser
 from creditledger.api.serializers_read import (
     CheckpointPageSerializer,
     CheckpointSerializer,
     CheckpointsQuerySerializer,
     ConsistencyProofSerializer,
     ConsistencyQuerySerializer,
-    ErrorSerializer,
     InclusionProofSerializer,
     InclusionQuerySerializer,
 )
@@ -150,15 +149,14 @@ class CosignatureCreateApi(APIView):
                 code: response
                 for code, response in errors(
                     400,
+                    413,
                     e400="Unknown checkpoint or witness, a malformed line, or a bad signature: `code` "
                     "names the rule, the message the value.",
+                    e413=f"The body is larger than {MAX_COSIGNATURE_BODY} bytes.",
                     e429="Too many posts from this address: wait `Retry-After` seconds.",
                 ).items()
-                if code != 401
+                if code != 401  # no key is asked for
             },
-            413: OpenApiResponse(
-                ErrorSerializer, description=f"The body is larger than {MAX_COSIGNATURE_BODY} bytes."
-            ),
         },
     )
     def post(self, request: Request) -> Response:

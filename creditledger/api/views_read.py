@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from creditledger.api import selectors, serializers_read
 from creditledger.api.auth import platform_of
 from creditledger.api.openapi import RETRY_AFTER, errors
+from creditledger.api.parsers import JSONParser
 from creditledger.api.serializers_read import (
     ChangesQuerySerializer,
     CheckpointSerializer,
@@ -38,6 +39,13 @@ from traders.models import ApiKey, Trader
 
 STATUS_READ = ApiKey.Scope.STATUS_READ.value
 
+# 18 characters of the code's alphabet, spaces allowed between them, either case.
+USCC_SCHEMA = {
+    "type": "string",
+    "minLength": 18,
+    "maxLength": 64,
+    "pattern": r"^ *(?:[0-9A-HJ-NPQRTUWXYa-hj-npqrtuwxy] *){18}$",
+}
 IF_NONE_MATCH = OpenApiParameter(
     "If-None-Match",
     OpenApiTypes.STR,
@@ -102,9 +110,13 @@ class TraderDetailView(StatusReadView):
         parameters=[
             OpenApiParameter(
                 "uscc",
-                OpenApiTypes.STR,
+                USCC_SCHEMA,
                 OpenApiParameter.PATH,
-                description="The unified social credit code; lower case and spaces are accepted.",
+                description=(
+                    "The unified social credit code (GB 32100-2015: 18 characters of 0-9 and A-Y "
+                    "without I, O, S, V, Z, the last a check character); lower case and spaces "
+                    "are accepted. A code breaking the check character is a 400 (`uscc_check`)."
+                ),
             ),
             IF_NONE_MATCH,
             ETAG,
@@ -147,6 +159,8 @@ class TraderByShopView(StatusReadView):
 
 
 class TraderLookupView(StatusReadView):
+    parser_classes = [JSONParser]  # a list of codes is JSON; no multipart form of it
+
     @extend_schema(
         operation_id="traders_lookup",
         summary="Many traders at once, by code or by your shop ids",
@@ -156,7 +170,7 @@ class TraderLookupView(StatusReadView):
         tags=["traders"],
         request=LookupRequestSerializer,
         parameters=[RETRY_AFTER],
-        responses={200: LookupResponseSerializer, **errors(400, 403)},
+        responses={200: LookupResponseSerializer, **errors(400, 403, 413)},
         examples=[
             OpenApiExample(
                 "codes and shops",
@@ -188,13 +202,27 @@ class ChangesView(StatusReadView):
         "and you never miss an entry. Replaying from 0 rebuilds every trader's status.",
         tags=["changes"],
         parameters=[ChangesQuerySerializer, RETRY_AFTER],
-        responses={200: FeedSerializer, **errors(400, 403)},
+        responses={200: FeedSerializer, **errors(400, 403, 409)},
     )
     def get(self, request: Request) -> Response:
         query = ChangesQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         after, limit = query.validated_data["after"], query.validated_data["limit"]
         entries, has_more = selectors.feed(after=after, limit=limit)
+        if not entries and after > 0:
+            # A cursor past the head is not "nothing new": this ledger was restored to an
+            # earlier point, or the platform's state is from elsewhere. An empty page would
+            # let it skip the entries that will take those seqs; say so instead.
+            head = selectors.feed_head()
+            if after > head:
+                message = (
+                    f"after={after} is beyond the ledger's head, seq {head}: resume from a seq "
+                    "this server gave you (at most the head)"
+                )
+                error = ApplicationError(
+                    message, field="after", code="cursor_beyond_head", extra={"head": head}
+                )
+                return Response(error.as_dict(), status=409)
         platform = platform_of(request)
         return Response(
             {

@@ -11,11 +11,10 @@ from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -23,12 +22,14 @@ from creditledger.api import serializers_write as s
 from creditledger.api.auth import actor_for, platform_of
 from creditledger.api.idempotency import (
     HEADER,
+    MAX_KEY_LENGTH,
     file_digest,
     idempotency_key,
     request_fingerprint,
     run_once,
 )
 from creditledger.api.openapi import errors
+from creditledger.api.parsers import JSONParser
 from creditledger.exceptions import ApplicationError
 from penalties.models import Restriction, Violation
 from penalties.services import report_submit, restriction_acknowledge
@@ -41,12 +42,13 @@ EVIDENCE_FIELDS = ("files", "files[]")
 def _key_parameter(*, required: bool) -> OpenApiParameter:
     return OpenApiParameter(
         HEADER,
-        OpenApiTypes.STR,
+        {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": r"^[\x20-\x7e]+$"},
         OpenApiParameter.HEADER,
         required=required,
         description=_(
-            "A unique value per request (e.g. a UUID). A retry with the same key and the same "
-            "request gets the stored response; the same key with another request gets 422."
+            "A unique value per request (e.g. a UUID): 1-200 printable ASCII characters. A retry "
+            "with the same key and the same request gets the stored response; the same "
+            "key with another request gets 422."
         ),
     )
 
@@ -76,7 +78,7 @@ class ReportCreateApi(APIView):
             "multipart/form-data": s.ReportMultipartSerializer,
         },
         parameters=[_key_parameter(required=True)],
-        responses={201: s.ReportSerializer, **errors(400, 401, 403, 415, 422, 429)},
+        responses={201: s.ReportSerializer, **errors(400, 401, 403, 413, 415, 422, 429)},
         tags=["reports"],
     )
     def post(self, request):
@@ -187,7 +189,7 @@ class ShopsDeclareApi(APIView):
             "as they are."
         ),
         request=s.ShopsDeclareSerializer,
-        responses={200: s.ShopsDeclaredSerializer, **errors(400, 401, 403, 415, 429)},
+        responses={200: s.ShopsDeclaredSerializer, **errors(400, 401, 403, 413, 415, 429)},
         tags=["shops"],
     )
     def put(self, request):
@@ -224,7 +226,7 @@ class RestrictionAckApi(APIView):
         responses={
             201: s.AckSerializer,
             200: OpenApiResponse(s.AckSerializer, description=_("Already acknowledged, same enforced_at.")),
-            **errors(400, 401, 403, 404, 415, 422, 429),
+            **errors(400, 401, 403, 404, 413, 415, 422, 429),
         },
         tags=["restrictions"],
     )

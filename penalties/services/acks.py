@@ -10,6 +10,7 @@ from django.utils import timezone
 from creditledger.exceptions import ApplicationError, PermissionDenied
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.services import ledger_append
+from creditledger.text import check_text
 from penalties.models import Restriction, RestrictionAck
 from traders.models import Shop
 
@@ -55,6 +56,7 @@ def restriction_acknowledge(
     note = (note or "").strip()
     if len(note) > 500:
         raise ApplicationError(f"At most 500 characters (got {len(note)}).", field="note", code="max_length")
+    check_text(note, field="note", multiline=True)
     r = Restriction.objects.select_for_update(of=("self",)).select_related("trader").get(pk=restriction.pk)
     if not Shop.objects.filter(trader_id=r.trader_id, platform=platform).exists():
         raise PermissionDenied("This trader has no shop on your platform.", field="restriction")

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from creditledger.exceptions import ApplicationError
 from creditledger.ledger.actors import Actor
+from penalties import evidence_types
 from penalties.models import Violation, ViolationType
 from penalties.services.violations import CHUNK, _content_type, evidence_attach, violation_record
 from traders.models import Shop, Trader
@@ -58,8 +59,10 @@ def _check_files(files: Sequence[IO[bytes]]) -> None:
     seen: dict[str, int] = {}
     for index, upload in enumerate(files):
         try:
-            _content_type(upload, None, getattr(upload, "name", "") or "evidence")
+            declared = _content_type(upload, None, getattr(upload, "name", "") or "evidence")
             digest = _digest(upload, settings.EVIDENCE_MAX_BYTES)
+            evidence_types.check_content(upload.read(evidence_types.HEAD_BYTES), declared)
+            upload.seek(0)
         except ApplicationError as exc:
             raise _for_file(exc, index) from exc
         if digest in seen:

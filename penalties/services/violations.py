@@ -22,6 +22,8 @@ from creditledger.exceptions import ApplicationError, PermissionDenied, require_
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.services import ledger_append
 from creditledger.locks import advisory_xact_lock, try_advisory_xact_lock
+from creditledger.text import check_text
+from penalties import evidence_types
 from penalties.models import HEAVY_SEVERITIES, Evidence, Violation, ViolationType, evidence_path
 from traders.jurisdiction import require_jurisdiction
 from traders.models import Platform, Shop, Trader
@@ -94,6 +96,16 @@ def violation_payload(violation: Violation) -> dict:
     }
 
 
+def earliest_occurrence(today: dt.date) -> dt.date:
+    """The oldest occurred_on a new record may have: VIOLATION_MAX_AGE_YEARS before today
+    (29 February falls back to the 28th)."""
+    years = settings.VIOLATION_MAX_AGE_YEARS
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:
+        return today.replace(year=today.year - years, day=28)
+
+
 @transaction.atomic
 def violation_record(
     *,
@@ -128,6 +140,18 @@ def violation_record(
             code="future_date",
             value=occurred_on.isoformat(),
         )
+    earliest = earliest_occurrence(today)
+    if occurred_on < earliest:
+        raise ApplicationError(
+            _(
+                "The date is more than %(years)d years ago (earliest %(earliest)s): a violation "
+                "that old can no longer be penalised."
+            )
+            % {"years": settings.VIOLATION_MAX_AGE_YEARS, "earliest": earliest.isoformat()},
+            field="occurred_on",
+            code="too_old",
+            value=occurred_on.isoformat(),
+        )
     if not type.is_active:
         raise ApplicationError(
             _("This violation type is no longer in use."), field="type", code="inactive_type", value=type.code
@@ -155,6 +179,7 @@ def violation_record(
     description = (description or "").strip()
     if not description:
         raise ApplicationError(_("Describe what happened."), field="description", code="required")
+    check_text(description, field="description", multiline=True)
     violation = Violation.objects.create(
         trader=trader,
         shop=shop,
@@ -388,6 +413,8 @@ def evidence_attach(
     # this upload found in storage and is about to reference.
     advisory_xact_lock(evidence_lock_name(sha256))
     with tmp:
+        evidence_types.check_content(tmp.read(evidence_types.HEAD_BYTES), ctype)
+        tmp.seek(0)
         if Evidence.objects.filter(violation=violation, sha256=sha256).exists():
             raise ApplicationError(
                 _("This file is already attached to this violation."),

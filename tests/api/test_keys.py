@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 
 import pytest
 from django.contrib import admin
@@ -12,9 +13,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey as LibraryAPIKey
 
-from creditledger.api.auth import PerKeyThrottle
+from creditledger.ledger.actors import Actor
 from tests import factories
 from traders.models import ApiKey, Platform
+from traders.services import apikey_revoke
 
 pytestmark = pytest.mark.django_db
 
@@ -79,8 +81,38 @@ def test_the_right_prefix_with_a_wrong_secret_is_a_401(platform_client):
     ],
 )
 def test_a_revoked_or_expired_key_is_a_401(platform_client, revoke):
-    assert platform_client.get("/api/v1/changes/").status_code == 200
     ApiKey.objects.filter(pk=platform_client.api_key.pk).update(**revoke)
+    _error(platform_client.get("/api/v1/changes/"), 401, "authentication_failed")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda key: ApiKey.objects.filter(pk=key.pk).update(revoked=True, revoked_at=timezone.now()),
+        lambda key: Platform.objects.filter(pk=key.platform_id).update(is_active=False),
+    ],
+    ids=["key revoked", "platform deactivated"],
+)
+def test_a_revocation_elsewhere_takes_effect_within_the_key_cache_bound(platform_client, settings, change):
+    """Another process revoked the key (a plain UPDATE: this process is not told): the key
+    this process checked is trusted until API_KEY_CACHE_SECONDS have passed, never longer."""
+    settings.API_KEY_CACHE_SECONDS = 0.5
+    assert platform_client.get("/api/v1/changes/").status_code == 200
+    checked = time.monotonic()
+    change(platform_client.api_key)
+    while time.monotonic() - checked < 0.4:
+        assert platform_client.get("/api/v1/changes/").status_code == 200  # within the bound
+        time.sleep(0.05)
+    time.sleep(max(0.0, 0.5 - (time.monotonic() - checked)))
+    _error(platform_client.get("/api/v1/changes/"), 401, "authentication_failed")
+
+
+def test_a_key_revoked_through_the_service_is_refused_at_once_by_this_process(
+    platform_client, supervisor, django_capture_on_commit_callbacks
+):
+    assert platform_client.get("/api/v1/changes/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        apikey_revoke(actor=Actor.for_user(supervisor), keys=[platform_client.api_key])
     _error(platform_client.get("/api/v1/changes/"), 401, "authentication_failed")
 
 
@@ -109,16 +141,15 @@ def test_last_used_at_is_written_at_most_once_a_minute(platform_client, django_a
     platform_client.get("/api/v1/ledger/public-key")
     used = ApiKey.objects.get(pk=platform_client.api_key.pk).last_used_at
     assert used is not None and timezone.now() - used < dt.timedelta(seconds=5)
-    with django_assert_num_queries(1):  # the key lookup; no UPDATE
+    with django_assert_num_queries(0):  # the key is held by the process; no UPDATE
         platform_client.get("/api/v1/ledger/public-key")
 
 
 # --- throttling ---------------------------------------------------------------------------------
 
 
-def test_a_key_over_its_rate_gets_429_with_retry_after(make_api_client, monkeypatch):
-    # DRF reads the rates into the class when it is defined; the test sets the class's copy.
-    monkeypatch.setattr(PerKeyThrottle, "THROTTLE_RATES", {"apikey": "3/min"})
+def test_a_key_over_its_rate_gets_429_with_retry_after(make_api_client, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"apikey": "3/min"}}
     client = make_api_client("taobao", ["status:read"])
     other = make_api_client("jd", ["status:read"])
     for _ in range(3):

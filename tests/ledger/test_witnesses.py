@@ -26,7 +26,6 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 from rest_framework.test import APIClient
 
-from creditledger.api.auth import WitnessThrottle
 from creditledger.exceptions import ApplicationError
 from creditledger.ledger import merkle, sealer, witness_client
 from creditledger.ledger.actors import Actor
@@ -45,7 +44,7 @@ URL = "/api/v1/ledger/cosignatures/"
 
 @pytest.fixture(autouse=True)
 def _fresh_throttle():
-    cache.clear()  # this helper's own cache database: the per-address witness counts
+    cache.clear()  # the cache's Redis database, which also holds the per-address witness counts
 
 
 @pytest.fixture
@@ -338,8 +337,9 @@ def test_a_repeat_answers_with_the_first_cosignature(anon, cosigner, registered)
 
 
 @pytest.mark.django_db
-def test_posts_are_rate_limited_per_address(anon, monkeypatch):
-    monkeypatch.setattr(WitnessThrottle, "rate", "2/min", raising=False)
+def test_posts_are_rate_limited_per_address(anon, settings):
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "witness": "2/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     for _ in range(2):
         assert anon.post(URL, {"size": 1, "cosignature": "x"}, format="json").status_code == 400
     assert anon.post(URL, {"size": 1, "cosignature": "x"}, format="json").status_code == 429

@@ -80,6 +80,12 @@ def apikey_issue(
     return key, raw
 
 
+def _forget_checked_keys() -> None:
+    from creditledger.api.auth import forget_keys  # the API layer sits above the services
+
+    forget_keys()
+
+
 @transaction.atomic
 def apikey_revoke(*, actor: Actor, keys: Iterable[ApiKey], now: dt.datetime | None = None) -> list[ApiKey]:
     """Revoke these keys; returns the ones this call revoked. A key already revoked keeps
@@ -98,6 +104,8 @@ def apikey_revoke(*, actor: Actor, keys: Iterable[ApiKey], now: dt.datetime | No
         key.revoked = True
         key.revoked_at = key.revoked_at or now
     ApiKey.objects.bulk_update(revoked, ["revoked", "revoked_at"])
+    # This process stops trusting them at commit; the others within API_KEY_CACHE_SECONDS.
+    transaction.on_commit(_forget_checked_keys)
     ledger_append_many(
         actor=actor,
         entries=[

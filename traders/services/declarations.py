@@ -16,6 +16,7 @@ from django.utils import timezone
 from creditledger.exceptions import ApplicationError, PermissionDenied, require_perm
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.services import Entry, ledger_append_many
+from creditledger.text import check_text
 from traders import uscc as uscc_rules
 from traders.jurisdiction import actor_scope
 from traders.models import Platform, Shop, Trader
@@ -137,7 +138,7 @@ def _text(value: Any, max_length: int, required: bool) -> str:
         raise ApplicationError("This field is required.")
     if len(value) > max_length:
         raise ApplicationError(f"At most {max_length} characters (got {len(value)}).")
-    return value
+    return check_text(value, field="")  # the caller names the item's field
 
 
 def _code(value: Any) -> uscc_rules.USCC:

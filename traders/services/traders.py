@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from creditledger.exceptions import ApplicationError, PermissionDenied, require_perm
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.services import ledger_append
+from creditledger.text import check_text
 from traders import uscc as uscc_rules
 from traders.jurisdiction import require_jurisdiction
 from traders.models import Platform, Trader
@@ -25,7 +26,7 @@ def required_text(value: str, *, field: str, max_length: int) -> str:
             field=field,
             code="max_length",
         )
-    return value
+    return check_text(value, field=field)
 
 
 def parse_uscc(raw: str, *, override_reason: str = "", actor: Actor | None = None) -> uscc_rules.USCC:
