@@ -48,7 +48,8 @@ class Witnessed:
 
 @dataclass
 class WitnessReport:
-    lines: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # per witness: what it cosigned
+    checkpoints: list[str] = field(default_factory=list)  # per cosigned checkpoint: by whom
     fault: Fault | None = None
     cosignatures: int = 0
     sizes: int = 0
@@ -93,6 +94,10 @@ def check_cosignatures(
     report.sizes = len(claims)
     _hold_against_entries(report, claims)
     report.lines = _lines(trusted, per_witness, unchecked, keys is not None)
+    report.checkpoints = [
+        f"checkpoint {size}: cosigned by {', '.join(sorted(claims[size].witnesses))}"
+        for size in sorted(claims)
+    ]
     return report
 
 

@@ -226,6 +226,8 @@ def test_an_intact_ledger_reports_who_cosigned_what(cosigner, registered):
     assert lines[0].startswith("ledger ok: entries 1..3")
     assert f"witness {registered}: cosigned checkpoints 3; newest 3" in lines
     assert f"witness {other.name}+{other.key_id.hex()}: no cosignature stored" in lines
+    assert f"checkpoint 3: cosigned by {registered}" not in lines
+    assert f"checkpoint 3: cosigned by {registered}" in run_verify("-v", "2").split("\n")
 
 
 @pytest.mark.django_db

@@ -51,7 +51,10 @@ class Command(BaseCommand):
             raise CommandError(f"{where}: {exc}", returncode=2) from exc
         result = verify_ledger(start=start, end=end, notes=notes)
         witnessed = witnesses.check_cosignatures(keys=keys, end=end)
-        result.witnesses = tuple(witnessed.lines)
+        # -v 2 lists every cosigned checkpoint with its witnesses, not only each witness's last ones.
+        result.witnesses = tuple(
+            witnessed.lines + (witnessed.checkpoints if options["verbosity"] > 1 else [])
+        )
         if not result.ok:
             also = f"; and {witnessed.fault}" if witnessed.fault else ""
             verified = f"; {result.entries} verified before it" if result.last is not None else ""
