@@ -97,7 +97,10 @@ def cosignature_record(*, size: int, line: str, now: float | None = None) -> tup
     checkpoint = Checkpoint.objects.filter(seq=size).first()
     if checkpoint is None:
         raise _refuse(
-            _("no checkpoint of size %(value)s") % {"value": size}, field="size", code="unknown", value=size
+            _("no checkpoint of size %(value)s") % {"value": size},
+            field="size",
+            code="unknown_checkpoint",
+            value=size,
         )
     if checkpoint.kind != Checkpoint.Kind.TREE:
         raise _refuse(

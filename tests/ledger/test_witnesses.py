@@ -302,7 +302,7 @@ def test_a_cosignature_of_no_checkpoint_or_a_malformed_line_is_refused(anon, cos
     response = anon.post(URL, {"size": 4, "cosignature": line}, format="json")
     assert response.status_code == 400
     assert (response.json()["code"], response.json()["fields"]["size"]) == (
-        "unknown",
+        "unknown_checkpoint",
         ["no checkpoint of size 4"],
     )
     response = anon.post(URL, {"size": 3, "cosignature": "- not a signature line"}, format="json")
@@ -537,3 +537,13 @@ def test_the_witness_follows_a_new_log_key_only_when_told_and_says_why_the_log_r
     out = witness(live_server, key_file, api.raw_key, "--log-key", new_key)
     assert f"log key {new_key} given replaces the pinned" in out
     assert "checkpoint 4 extends checkpoint 2 cosigned before" in out
+
+
+def test_manage_py_check_names_a_bad_configured_witness_key(settings, cosigner):
+    from creditledger.ledger.checks import witness_keys_check
+
+    settings.LEDGER_WITNESS_KEYS = [str(cosigner.verifier)]
+    assert witness_keys_check(None) == []
+    settings.LEDGER_WITNESS_KEYS = [str(cosigner.verifier), "auditor+00000000+AAAA"]
+    (error,) = witness_keys_check(None)
+    assert (error.id, error.msg.split(":")[0]) == ("ledger.E003", "Environment variable LEDGER_WITNESS_KEYS")
