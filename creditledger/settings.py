@@ -281,6 +281,10 @@ LEDGER_CHECKPOINT_SECONDS = _typed("LEDGER_CHECKPOINT_SECONDS", env.int, 300)
 # Verifier keys (name+keyhash+base64, as /ledger/public-key gives `verifier_key`) of signing
 # keys retired by a rotation: checkpoints they signed still verify. Comma-separated.
 LEDGER_RETIRED_VERIFIER_KEYS = _typed("LEDGER_RETIRED_VERIFIER_KEYS", env.list, [])
+# Witnesses' verifier keys (cosignature/v1: name+id+base64) verify_ledger trusts when given
+# no --witness-key: kept outside the database, which a rewrite could reach. Empty: the
+# registered witnesses' keys. Comma-separated.
+LEDGER_WITNESS_KEYS = _typed("LEDGER_WITNESS_KEYS", env.list, [])
 # Who gives entries their seq, chain hash and tree position (creditledger/ledger/sealer.py):
 # "process", the sealer (`manage.py ledger_seal`, one per installation, beside the workers),
 # or "inline", each change in its own transaction, one writer at a time (the test suite).
@@ -533,7 +537,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["creditledger.api.auth.PlatformKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["creditledger.api.auth.IsPlatform"],
     "DEFAULT_THROTTLE_CLASSES": ["creditledger.api.auth.PerKeyThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"apikey": _typed("API_THROTTLE_RATE", env.str, "6000/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "apikey": _typed("API_THROTTLE_RATE", env.str, "6000/min"),
+        # Witnesses' cosignature posts, per client address: a witness posts once a checkpoint.
+        "witness": _typed("WITNESS_THROTTLE_RATE", env.str, "60/min"),
+    },
     "DEFAULT_RENDERER_CLASSES": ["creditledger.api.parsers.JSONRenderer"],  # orjson
     "DEFAULT_PARSER_CLASSES": [
         "creditledger.api.parsers.JSONParser",  # orjson, strict: see its docstring

@@ -138,3 +138,23 @@ class PerKeyThrottle(throttling.BaseThrottle):
 
     def wait(self) -> float | None:
         return None if self.standing is None or self.standing.allowed else self.standing.reset
+
+
+class WitnessThrottle(throttling.BaseThrottle):
+    """Witnesses post without a key (the cosignature is their credential): a rate per client
+    address (WITNESS_THROTTLE_RATE), counted like the keys' (ratelimit.py), so a flood of bad
+    signatures costs the flooder, not the log. The address is REMOTE_ADDR: DRF's default
+    ident would take X-Forwarded-For as the client sends it, and a flooder would name a new
+    address with every request."""
+
+    def __init__(self) -> None:
+        self.standing: ratelimit.Standing | None = None
+
+    def allow_request(self, request, view) -> bool:
+        address = request.META.get("REMOTE_ADDR") or "unknown"
+        rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["witness"]
+        self.standing = ratelimit.hit(f"witness:{address}", rate)
+        return self.standing is None or self.standing.allowed
+
+    def wait(self) -> float | None:
+        return None if self.standing is None or self.standing.allowed else self.standing.reset

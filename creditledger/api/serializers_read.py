@@ -303,10 +303,40 @@ class PublicKeySerializer(serializers.Serializer):
     )
 
 
+class CosignatureSerializer(serializers.Serializer):
+    witness = serializers.CharField(source="witness.name", help_text="The witness's name (its key's name).")
+    key_id = serializers.CharField(source="witness.key_id", help_text="The witness key's 4-byte id, hex.")
+    timestamp = serializers.IntegerField(
+        help_text="When the witness cosigned, POSIX seconds, as it states (and signs)."
+    )
+    signature = serializers.CharField(
+        help_text="The signature line (C2SP tlog-cosignature, cosignature/v1), newline included."
+    )
+
+
 class CheckpointSerializer(serializers.ModelSerializer):
+    cosignatures = CosignatureSerializer(
+        many=True, read_only=True, help_text="Witnesses' cosignatures of this checkpoint, by witness name."
+    )
+    cosigned_note = serializers.SerializerMethodField(
+        help_text="The signed note with the cosignature lines appended (C2SP signed-note): what a "
+        "client that requires witnesses verifies."
+    )
+
     class Meta:
         model = Checkpoint
-        fields = ["seq", "kind", "root", "hash", "at", "origin", "key_id", "note"]
+        fields = [
+            "seq",
+            "kind",
+            "root",
+            "hash",
+            "at",
+            "origin",
+            "key_id",
+            "note",
+            "cosignatures",
+            "cosigned_note",
+        ]
         read_only_fields = fields
         extra_kwargs = {
             "seq": {"help_text": "The tree size: entries 1..seq are covered."},
@@ -318,6 +348,9 @@ class CheckpointSerializer(serializers.ModelSerializer):
             "hash": {"help_text": "The chain hash of entry `seq` (hex)."},
             "note": {"help_text": "The signed note, byte for byte (C2SP tlog-checkpoint)."},
         }
+
+    def get_cosigned_note(self, checkpoint: Checkpoint) -> str:
+        return checkpoint.note + "".join(c.signature for c in checkpoint.cosignatures.all())
 
 
 class CheckpointsQuerySerializer(serializers.Serializer):

@@ -229,3 +229,26 @@ class AckSerializer(serializers.ModelSerializer):
             "acknowledged_at",
             "note",
         ]
+
+
+# --- witnesses' cosignatures ------------------------------------------------------------------
+
+
+class CosignatureInputSerializer(serializers.Serializer):
+    size = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, help_text=_("The size of the checkpoint cosigned (its `seq`).")
+    )
+    cosignature = serializers.CharField(
+        max_length=512,
+        trim_whitespace=False,
+        help_text=_(
+            "The witness's signature line for that checkpoint: `— <name> <base64(key id ‖ timestamp ‖ "
+            "signature)>` (C2SP tlog-cosignature, cosignature/v1)."
+        ),
+    )
+
+
+class CosignatureRecordedSerializer(serializers.Serializer):
+    checkpoint = serializers.IntegerField(help_text=_("The size of the checkpoint cosigned."))
+    witness = serializers.CharField(help_text=_("The witness: name+key id."))
+    timestamp = serializers.IntegerField(help_text=_("The time the witness stated, POSIX seconds."))

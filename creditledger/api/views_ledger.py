@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import base64
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from creditledger.api.auth import WitnessThrottle
 from creditledger.api.openapi import RETRY_AFTER, errors
+from creditledger.api.parsers import JSONParser
 from creditledger.api.serializers_read import (
     CheckpointPageSerializer,
     CheckpointSerializer,
@@ -25,8 +28,11 @@ from creditledger.api.serializers_read import (
     InclusionProofSerializer,
     InclusionQuerySerializer,
 )
+from creditledger.api.serializers_write import CosignatureInputSerializer, CosignatureRecordedSerializer
 from creditledger.exceptions import Conflict
-from creditledger.ledger import selectors
+from creditledger.ledger import selectors, witness_services
+
+MAX_COSIGNATURE_BODY = 2048  # bytes: a size and one signature line
 
 BEYOND_TREE = "The tree has not reached this size yet (`tree_size` holds its size)."
 
@@ -125,3 +131,61 @@ class ConsistencyProofView(APIView):
         )
         response["Cache-Control"] = "public, max-age=86400, immutable"
         return response
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = f"A cosignature post is at most {MAX_COSIGNATURE_BODY} bytes."
+    default_code = "too_large"
+
+
+class CosignatureCreateApi(APIView):
+    """A witness posts its cosignature of a checkpoint. No API key: the signature line is the
+    credential, checked against the witness key an admin registered (witness_services)."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [WitnessThrottle]
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="ledger_cosignature_create",
+        summary="Post a witness's cosignature of a checkpoint",
+        description="The line must be a C2SP cosignature/v1 signature by a registered, active witness "
+        "over the stored checkpoint of `size` entries. No API key is needed (the signature is the "
+        "credential); posts are rate-limited per address. A repeat answers 200 with the cosignature "
+        "already stored.",
+        tags=["ledger"],
+        auth=[],
+        request=CosignatureInputSerializer,
+        responses={
+            201: CosignatureRecordedSerializer,
+            200: OpenApiResponse(CosignatureRecordedSerializer, description="Already stored: the first one."),
+            **{
+                code: response
+                for code, response in errors(
+                    400,
+                    413,
+                    e400="Unknown checkpoint or witness, a malformed line, or a bad signature: `code` "
+                    "names the rule, the message the value.",
+                    e413=f"The body is larger than {MAX_COSIGNATURE_BODY} bytes.",
+                    e429="Too many posts from this address: wait `Retry-After` seconds.",
+                ).items()
+                if code != 401  # no key is asked for
+            },
+        },
+    )
+    def post(self, request: Request) -> Response:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_COSIGNATURE_BODY:
+            raise PayloadTooLarge()
+        data = CosignatureInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        cosignature, created = witness_services.cosignature_record(
+            size=data.validated_data["size"], line=data.validated_data["cosignature"]
+        )
+        body = {
+            "checkpoint": cosignature.checkpoint.seq,
+            "witness": str(cosignature.witness),
+            "timestamp": cosignature.timestamp,
+        }
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -231,6 +231,9 @@ KNOWN_ACTIONS = [
     "webhook.secret_retired",
     "webhook.delivery_replayed",
     "export.requested",
+    # Witnesses of the checkpoints (creditledger/ledger/witness_services.py).
+    "witness.registered",
+    "witness.retired",
 ]
 
 # subject_type -> admin URL name of the object it names, for links from an entry.
@@ -245,6 +248,7 @@ SUBJECT_ADMIN_URLS = {
     "user": "admin:auth_user_change",
     "webhookendpoint": "admin:traders_webhookendpoint_change",
     "webhookdelivery": "admin:api_webhookdelivery_change",
+    "witness": "admin:ledger_witness_change",
 }
 
 
@@ -363,13 +367,23 @@ class LedgerEntryAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
 
 @admin.register(Checkpoint)
 class CheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("seq", "at", "hash", "key_id", "origin")
+    list_display = ("seq", "at", "hash", "key_id", "origin", "cosigned_by")
     list_filter = (("at", admin.DateFieldListFilter),)
     search_fields = ("=seq", "=hash")
     ordering = ("-seq",)
     show_full_result_count = False
-    fields = ("seq", "at", "hash", "origin", "key_id", "note_display")
+    fields = ("seq", "at", "hash", "origin", "key_id", "note_display", "cosigned_by")
     readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).prefetch_related("cosignatures__witness")
+
+    @admin.display(description=_("cosigned by"))
+    def cosigned_by(self, obj: Checkpoint) -> str:
+        """The witnesses whose cosignature was accepted (checked when posted; verify_ledger
+        checks them again, against the entries)."""
+        names = sorted(str(c.witness) for c in obj.cosignatures.all())
+        return ", ".join(names) or "—"
 
     @admin.display(description=_("signed note"))
     def note_display(self, obj: Checkpoint) -> str:
@@ -389,3 +403,5 @@ __all__ = [
     "ServiceForm",
     "ledger_changelist_url",
 ]
+
+from creditledger.ledger import admin_witnesses  # noqa: E402, F401  (registers Witness, Cosignature)

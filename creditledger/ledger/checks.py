@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from creditledger.ledger import hsm, signing
+from creditledger.ledger import hsm, merkle, signing
 
 
 @checks.register("ledger")
@@ -32,3 +32,21 @@ def signer_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
     except hsm.HsmError as exc:
         return [checks.Error(f"the ledger's PKCS#11 token failed: {exc}", id="ledger.E002")]
     return []
+
+
+@checks.register("ledger")
+def witness_keys_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """LEDGER_WITNESS_KEYS must parse now, not when the nightly verify_ledger needs them."""
+    errors = []
+    for vkey in settings.LEDGER_WITNESS_KEYS:
+        try:
+            merkle.CosignatureVerifier.parse(vkey)
+        except signing.NoteError as exc:
+            errors.append(
+                checks.Error(
+                    f"Environment variable LEDGER_WITNESS_KEYS: {exc}",
+                    hint="Each key is name+key id+base64, as ledger_witness --generate prints it.",
+                    id="ledger.E003",
+                )
+            )
+    return errors

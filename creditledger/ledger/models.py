@@ -149,3 +149,60 @@ class PendingEntry(models.Model):
 
     def __str__(self) -> str:
         return f"queued {self.id} {self.action} {self.subject_type}:{self.subject_id}"
+
+
+class Witness(models.Model):
+    """A witness whose cosignatures the ledger accepts: an auditor or a platform that runs
+    `manage.py ledger_witness` on its own machine with its own Ed25519 key. Admins register
+    its public verifier key (C2SP tlog-cosignature, cosignature/v1); the private key never
+    comes here. A signature line names its key by (name, key id), hence the unique pair."""
+
+    name = models.CharField(_("name"), max_length=100)
+    key_id = models.CharField(_("key id"), max_length=8)
+    vkey = models.CharField(_("verifier key"), max_length=300)
+    description = models.CharField(_("run by"), max_length=200, blank=True)
+    is_active = models.BooleanField(_("accepts new cosignatures"), default=True)
+    created_at = models.DateTimeField(_("registered at"))
+
+    class Meta:
+        ordering = ["name", "key_id"]
+        verbose_name = _("witness")
+        verbose_name_plural = _("witnesses")
+        constraints = [models.UniqueConstraint(fields=["name", "key_id"], name="ledger_witness_key")]
+
+    def __str__(self) -> str:
+        return f"{self.name}+{self.key_id}"
+
+
+class Cosignature(models.Model):
+    """A witness's cosignature of one checkpoint: it had checked that the checkpoint's tree
+    extends every tree it cosigned before. `note` is the checkpoint note as it was cosigned
+    (the log's signature included), so the evidence stands on its own even if the
+    checkpoint row were rewritten; `signature` is the witness's signature line."""
+
+    # The constraint is migration 0007's, checked at once (NOT DEFERRABLE): see its docstring.
+    checkpoint = models.ForeignKey(
+        Checkpoint,
+        models.PROTECT,
+        related_name="cosignatures",
+        verbose_name=_("checkpoint"),
+        db_constraint=False,
+    )
+    witness = models.ForeignKey(
+        Witness, models.PROTECT, related_name="cosignatures", verbose_name=_("witness")
+    )
+    timestamp = models.BigIntegerField(_("cosigned at (POSIX seconds, as the witness states)"))
+    signature = models.TextField(_("signature line"))
+    note = models.TextField(_("checkpoint note cosigned"))
+    received_at = models.DateTimeField(_("received at"))
+
+    class Meta:
+        ordering = ["checkpoint__seq", "witness__name"]
+        verbose_name = _("cosignature")
+        verbose_name_plural = _("cosignatures")
+        constraints = [
+            models.UniqueConstraint(fields=["checkpoint", "witness"], name="ledger_cosignature_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.witness_id} on checkpoint {self.checkpoint_id}"

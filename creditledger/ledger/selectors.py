@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from creditledger.ledger import merkle, sealer
-from creditledger.ledger.models import STATUS_ACTIONS, Checkpoint, LedgerEntry
+from creditledger.ledger.models import STATUS_ACTIONS, Checkpoint, Cosignature, LedgerEntry
 
 __all__ = [
     "STATUS_ACTIONS",
@@ -15,6 +15,7 @@ __all__ = [
     "inclusion_proof",
     "latest_checkpoint",
     "leaf_hash",
+    "recent_checkpoints",
     "trader_trail",
     "tree_size",
 ]
@@ -31,8 +32,14 @@ def changes_after(seq: int, limit: int) -> QuerySet[LedgerEntry]:
     return LedgerEntry.objects.filter(seq__gt=seq, action__in=STATUS_ACTIONS).order_by("seq")[:limit]
 
 
+def _cosigned() -> QuerySet[Checkpoint]:
+    """Checkpoints with their witnesses' cosignatures (one more query per page, by witness name)."""
+    cosignatures = Cosignature.objects.select_related("witness").order_by("witness__name", "witness__key_id")
+    return Checkpoint.objects.prefetch_related(Prefetch("cosignatures", queryset=cosignatures))
+
+
 def latest_checkpoint() -> Checkpoint | None:
-    return Checkpoint.objects.order_by("-seq").first()
+    return _cosigned().order_by("-seq").first()
 
 
 def trader_trail(uscc: str, limit: int) -> QuerySet[LedgerEntry]:
@@ -42,11 +49,16 @@ def trader_trail(uscc: str, limit: int) -> QuerySet[LedgerEntry]:
     return LedgerEntry.objects.filter(trader_uscc=uscc).order_by("-seq")[:limit]
 
 
+def recent_checkpoints(limit: int) -> list[Checkpoint]:
+    """The newest checkpoints, newest first, with their cosignatures."""
+    return list(_cosigned().order_by("-seq")[:limit])
+
+
 def checkpoints_after(size: int, limit: int) -> list[Checkpoint]:
     """Checkpoints of trees larger than `size`, smallest first: the log's signed history."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    return list(Checkpoint.objects.filter(seq__gt=size).order_by("seq")[:limit])
+    return list(_cosigned().filter(seq__gt=size).order_by("seq")[:limit])
 
 
 def tree_size() -> int:

@@ -63,6 +63,7 @@ class Result:
     head: str = canonical.GENESIS_HASH  # hash of the last verified entry
     checkpoints: int = 0
     fault: Fault | None = None
+    witnesses: tuple[str, ...] = ()  # which witnesses cosigned what (witnesses.check_cosignatures)
 
     @property
     def ok(self) -> bool:

@@ -17,7 +17,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
 from creditledger.exceptions import ApplicationError
+from creditledger.ledger import selectors as ledger_selectors
 from creditledger.ledger.actors import Actor
+from creditledger.ledger.witnesses import checkpoint_witnesses
 from penalties.models import Export
 from penalties.reports import REPORTS, formats, get_report, manifest
 from penalties.reports.base import FilterError
@@ -27,6 +29,7 @@ from traders.jurisdiction import scope_of
 
 PERMISSION = "penalties.export_report"
 RECENT = 50  # exports listed on the page
+RECENT_CHECKPOINTS = 5  # with the witnesses that cosigned each
 
 
 def auditor_required(view):
@@ -58,8 +61,18 @@ def index(request: HttpRequest) -> HttpResponse:
         for cls in REPORTS.values()
     ]
     busy = any(e.state in (Export.State.REQUESTED, Export.State.RUNNING) for e in exports)
+    checkpoints = [
+        {"checkpoint": c, "witnesses": checkpoint_witnesses(c)}
+        for c in ledger_selectors.recent_checkpoints(RECENT_CHECKPOINTS)
+    ]
     context = _context(
-        request, _("Audit exports"), reports=reports, exports=exports, busy=busy, format_labels=FORMAT_LABELS
+        request,
+        _("Audit exports"),
+        reports=reports,
+        exports=exports,
+        busy=busy,
+        format_labels=FORMAT_LABELS,
+        checkpoints=checkpoints,
     )
     return render(request, "audit/index.html", context)
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
-from creditledger.ledger import signing
+from creditledger.ledger import signing, witnesses
 from penalties.reports import manifest as export_manifest
 
 
@@ -73,3 +74,16 @@ class Command(BaseCommand):
             f"{path}: ok: sha256 {data['sha256']}, {data['row_count']} rows, {signed}, {recorded} "
             f"({data['report']}, generated {data['generated_at']})"
         )
+        if checkpoint and not offline:
+            self.stdout.write(f"checkpoint {checkpoint['seq']}: {self._witnessed(checkpoint)}")
+
+    def _witnessed(self, checkpoint: dict) -> str:
+        """Which witnesses cosigned the manifest's checkpoint (their stored cosignatures that
+        verify over the very note the manifest carries)."""
+        try:
+            found = witnesses.note_witnesses(checkpoint["note"], checkpoint["seq"])
+        except DatabaseError:
+            return "witnesses not checked (no database here)"
+        if not found:
+            return "cosigned by no witness yet"
+        return "cosigned by " + ", ".join(f"{name} at {at:%Y-%m-%dT%H:%M:%SZ}" for name, at in found)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from creditledger.ledger import signing, witnesses
 from creditledger.ledger.verify import note_size, verify_ledger
 
 
@@ -26,16 +28,50 @@ class Command(BaseCommand):
             metavar="FILE",
             help="A checkpoint note kept outside the database; may be repeated.",
         )
+        parser.add_argument(
+            "--witness-key",
+            dest="witness_keys",
+            action="append",
+            default=[],
+            metavar="VKEY",
+            help="Trust this witness's cosignature/v1 verifier key (as the witness gave it) instead "
+            "of LEDGER_WITNESS_KEYS or the registered ones; may be repeated. Every stored "
+            "cosignature is checked against the tree recomputed from the entries.",
+        )
 
-    def handle(self, *args, start, end, files, **options):
+    def handle(self, *args, start, end, files, witness_keys, **options):
         if start < 1 or (end is not None and end < start):
             raise CommandError("--from must be at least 1 and --to at least --from", returncode=2)
         notes = [self._read_note(Path(name), start, end) for name in files]
+        where = "--witness-key" if witness_keys else "Environment variable LEDGER_WITNESS_KEYS"
+        witness_keys = witness_keys or settings.LEDGER_WITNESS_KEYS
+        try:
+            keys = witnesses.parse_keys(witness_keys) if witness_keys else None
+        except signing.NoteError as exc:
+            raise CommandError(f"{where}: {exc}", returncode=2) from exc
         result = verify_ledger(start=start, end=end, notes=notes)
+        witnessed = witnesses.check_cosignatures(keys=keys, end=end)
+        # -v 2 lists every cosigned checkpoint with its witnesses, not only each witness's last ones.
+        result.witnesses = tuple(
+            witnessed.lines + (witnessed.checkpoints if options["verbosity"] > 1 else [])
+        )
         if not result.ok:
+            also = f"; and {witnessed.fault}" if witnessed.fault else ""
             verified = f"; {result.entries} verified before it" if result.last is not None else ""
-            raise CommandError(result.summary() + verified, returncode=1)
+            self._write_witnesses(result)
+            raise CommandError(result.summary() + verified + also, returncode=1)
+        if witnessed.fault is not None:
+            # The chain, the tiles and the log's signatures all hold: only a witness sees this.
+            result.fault = witnessed.fault
+            self._write_witnesses(result)
+            held = f"{result.entries} and {result.checkpoints} checkpoint(s) hold under the log's own key"
+            raise CommandError(f"{result.summary()}; {held}", returncode=1)
         self.stdout.write(result.summary())
+        self._write_witnesses(result)
+
+    def _write_witnesses(self, result) -> None:
+        for line in result.witnesses:
+            self.stdout.write(line)
 
     def _read_note(self, path: Path, start: int, end: int | None) -> tuple[str, str]:
         try:
