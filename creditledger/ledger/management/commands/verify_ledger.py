@@ -26,12 +26,28 @@ class Command(BaseCommand):
             metavar="FILE",
             help="A checkpoint note kept outside the database; may be repeated.",
         )
+        parser.add_argument(
+            "--method",
+            choices=("sql", "python"),
+            default="sql",
+            help="sql (default): set-based, in windows of 50,000 seqs, the per-entry check only "
+            "where a window fails; python: the per-entry check throughout. Both name the same fault.",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            metavar="N",
+            help="Windows checked at once, one database connection each (default: one per CPU).",
+        )
 
-    def handle(self, *args, start, end, files, **options):
+    def handle(self, *args, start, end, files, method, workers, **options):
         if start < 1 or (end is not None and end < start):
             raise CommandError("--from must be at least 1 and --to at least --from", returncode=2)
+        if workers is not None and workers < 1:
+            raise CommandError("--workers must be at least 1", returncode=2)
         notes = [self._read_note(Path(name), start, end) for name in files]
-        result = verify_ledger(start=start, end=end, notes=notes)
+        result = verify_ledger(start=start, end=end, notes=notes, method=method, workers=workers)
         if not result.ok:
             verified = f"; {result.entries} verified before it" if result.last is not None else ""
             raise CommandError(result.summary() + verified, returncode=1)

@@ -1,0 +1,397 @@
+"""Verifying the ledger set-based: the same checks as verify.check_entry and verify._Tree,
+one SQL statement per window of seqs, windows on several connections at once.
+
+Per window the database recomputes, for every entry, the chain hash over the stored body,
+the link to the entry before it, the leaf hash (compared with the stored level-0 tiles),
+and the body the displayed columns describe: the canonical bytes before and after the
+payload are rebuilt from the columns (to_json escapes strings exactly as the canonical
+encoder does) and compared byte for byte with the body; the payload column is held to the
+body's payload as JSON values with their own spelling of numbers (jsonb text, so 1 and 1.0
+differ). The tiles above level 0 are hashed here from the stored level-0 tiles, which the
+window has just shown to be the entries' leaf hashes; checkpoints are held against the chain
+hash and against tree roots read from those same, now verified, tiles.
+
+Nothing here names a fault. A window that is not clean (a row that fails, a gap, a link
+to the window before, a tile, an error decoding the body), or a checkpoint that does not
+hold, hands over to the per-entry path (verify._walk) from the start of that window, with
+everything before it verified: so the fault named is exactly the one the per-entry path
+names. One known difference: a body whose hash is right but whose payload is valid JSON in
+another spelling than the canonical one (spaces, key order, escapes) passes here; only a
+forged body can be like that, and a forger can as well write it canonical.
+
+All connections read one snapshot (REPEATABLE READ, pg_export_snapshot), so the windows
+and the checkpoints agree with each other whatever the sealer appends meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg2
+from django.db import DataError, connection, transaction
+
+from creditledger.ledger import canonical, merkle, sealer
+from creditledger.ledger import verify as per_entry
+from creditledger.ledger.merkle.hashing import perfect_root
+from creditledger.ledger.models import LedgerEntry, LedgerTile
+
+WINDOW = 50_000  # seqs per statement: about 25 MB of rows the database reads at a time
+MAX_WORKERS = 8
+
+_ENTRIES = LedgerEntry._meta.db_table
+_TILES = LedgerTile._meta.db_table
+_SETTINGS = (
+    # Statement-local: a window is an index range scan and one sort of its leaf hashes.
+    ("jit", "off"),
+    ("max_parallel_workers_per_gather", "0"),
+    ("work_mem", "64MB"),
+)
+
+# The canonical bytes either side of the payload (see canonical.entry_parts), from the
+# columns. Strings go in between bare quotes (to_json would cost a tenth of the whole
+# check): that is the canonical form of any string without " \\ or control characters,
+# which the encoder escapes, each with a backslash. So a row whose columns hold a backslash
+# counts as failing here, and the per-entry path, which escapes as the encoder does, decides.
+_BEFORE = (
+    'convert_to(\'{"action":"\' || action || \'","actor":"\' || actor'
+    ' || \'","at":"\' || to_char(at AT TIME ZONE \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\')'
+    " || '\",\"payload\":', 'UTF8')"
+)
+_AFTER = (
+    'convert_to(\',"seq":\' || seq || \',"subject":{"id":"\' || subject_id'
+    ' || \'","trader":"\' || trader_uscc || \'","type":"\' || subject_type || \'"}}\', \'UTF8\')'
+)
+# One row per window: rows, first and last seq, the first row that fails, whether the leaf
+# hashes differ from the stored level-0 tiles, and the hashes at either end (to link windows).
+WINDOW_SQL = f"""
+WITH e AS (
+  SELECT seq, body, prev_hash, hash, payload, lag(hash) OVER (ORDER BY seq) AS prior,
+         {_BEFORE} AS before, {_AFTER} AS after,
+         strpos(action || actor || subject_type || subject_id || trader_uscc, chr(92)) > 0 AS escaped
+  FROM {_ENTRIES} WHERE seq > %(lo)s AND seq <= %(hi)s
+)
+SELECT count(*), min(seq), max(seq),
+  min(seq) FILTER (WHERE
+    (prior IS NOT NULL AND prev_hash <> prior)
+    OR escaped
+    OR encode(sha256(%(tag)s::bytea || convert_to(prev_hash || E'\\n', 'UTF8') || body), 'hex') <> hash
+    OR substr(body, 1, length(before)) <> before
+    OR substr(body, length(body) - length(after) + 1) <> after
+    OR NOT record_image_eq(ROW(payload), ROW(convert_from(
+         substr(body, length(before) + 1, length(body) - length(before) - length(after)), 'UTF8')::jsonb))),
+  string_agg(sha256('\\x00'::bytea || body), ''::bytea ORDER BY seq) IS DISTINCT FROM (
+    SELECT substr(string_agg(hashes, ''::bytea ORDER BY "index"), %(lo)s %% 256 * 32 + 1,
+                  (%(hi)s - %(lo)s) * 32)
+    FROM {_TILES} WHERE level = 0 AND "index" BETWEEN %(lo)s / 256 AND (%(hi)s - 1) / 256),
+  (SELECT prev_hash FROM {_ENTRIES} WHERE seq = %(lo)s + 1),
+  (SELECT hash FROM {_ENTRIES} WHERE seq = %(hi)s)
+FROM e
+"""
+
+
+@dataclass
+class Window:
+    """Seqs lo+1..hi, as the database found them."""
+
+    lo: int
+    hi: int
+    rows: int = 0
+    first: int | None = None
+    last: int | None = None
+    bad_row: int | None = None
+    leaves_differ: bool = False  # from the stored level-0 tiles
+    first_prev: str | None = None
+    last_hash: str | None = None
+    error: str = ""
+    upper_ok: bool = True
+
+    @property
+    def clean(self) -> bool:
+        dense = (self.rows, self.first, self.last) == (self.hi - self.lo, self.lo + 1, self.hi)
+        return dense and self.bad_row is None and not self.leaves_differ and not self.error and self.upper_ok
+
+
+def verify_ledger(
+    *, start: int, end: int | None, notes, batch_size: int, workers: int | None, window: int = WINDOW
+) -> per_entry.Result:
+    """verify.verify_ledger, set-based; inside the caller's transaction if there is one (then
+    on its connection alone), else in a read-only snapshot shared by `workers` connections."""
+    if connection.in_atomic_block:
+        return _verify(start, end, notes, batch_size, window, None, 1)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor.execute("SELECT pg_export_snapshot()")
+            snapshot = cursor.fetchone()[0]
+        count = min(MAX_WORKERS, workers or os.cpu_count() or 1)
+        return _verify(start, end, notes, batch_size, window, snapshot, count)
+
+
+def _verify(start, end, notes, batch_size, window, snapshot, workers) -> per_entry.Result:
+    head, stop, claims = per_entry.claims_for(start, end, notes, batch_size)
+    claims = list(claims)
+    anchor = per_entry._anchor(start)
+    if anchor is None or stop < start or sealer.tree_size() != head:
+        # Nothing to check, a gap before the range, or a tree not (or not only) over the
+        # entries: the per-entry path says which, or builds what the tree lacks.
+        return per_entry._walk(start, stop, iter(claims), batch_size)
+    bounds = [(lo, min(lo + window, stop)) for lo in range(start - 1, stop, window)]
+    windows = _run(bounds, snapshot, workers)
+    take_over, prev = None, anchor
+    for w in windows:
+        if not w.clean or w.first_prev != prev:
+            take_over = w.lo + 1
+            break
+        prev = w.last_hash
+    verified = take_over - 1 if take_over else stop
+    upper = _upper_tiles(start, verified)
+    if upper is not None:
+        take_over = _window_start(upper, start, window)
+        verified = take_over - 1
+    held, failed = _check_claims(claims, verified)
+    if failed is not None and failed <= verified:
+        take_over = _window_start(failed, start, window)
+    elif failed is not None and take_over is None:  # a checkpoint past the last entry
+        take_over = _window_start(stop, start, window)
+    if take_over is None:
+        return per_entry.Result(first=start, last=stop, head=prev, checkpoints=held)
+    # Everything before take_over holds: the per-entry path names the first fault after it.
+    before = [c for c in claims if c.seq < take_over]  # all of them hold
+    rest = iter(claims[len(before) :])
+    tree = _tree_at(take_over, start, before, batch_size)
+    result = per_entry._walk(
+        take_over, stop, rest, batch_size, held=before[-1].seq if before else 0, tree=tree
+    )
+    result.checkpoints += len(before)
+    if take_over > start:
+        result.first = start
+        if result.last is None:
+            result.last = take_over - 1
+    return result
+
+
+def _window_start(seq: int, start: int, window: int) -> int:
+    return start + (seq - start) // window * window
+
+
+def _tree_at(take_over: int, start: int, before: list[per_entry.Claim], batch_size: int) -> per_entry._Tree:
+    """The per-entry path's tree as a run from `start` has it on reaching `take_over`.
+
+    That run compares its tiles with the stored ones every batch_size leaves and at each
+    checkpoint, and names the first fault it meets then: the leaves since the last
+    comparison wait for the next one here too, so the fault named is the same."""
+    last = start - 1
+    for claim in before:
+        last += (claim.seq - last) // batch_size * batch_size
+        last = claim.seq
+    last += (take_over - 1 - last) // batch_size * batch_size
+    count = take_over - 1 - last
+    if not count:
+        return per_entry._Tree(last, batch_size)
+    width = merkle.TILE_WIDTH
+    tiles = [merkle.Tile(0, n) for n in range(last // width, (take_over - 2) // width + 1)]
+    stored = b"".join(sealer.read_tiles(tiles))  # verified: the leaf hashes of the entries
+    at = (last % width) * merkle.HASH_SIZE
+    leaves = [
+        stored[i : i + merkle.HASH_SIZE] for i in range(at, at + count * merkle.HASH_SIZE, merkle.HASH_SIZE)
+    ]
+    return per_entry._Tree(last, batch_size, leaves)
+
+
+# --- the windows -----------------------------------------------------------------------
+
+
+def _run(bounds: list[tuple[int, int]], snapshot: str | None, workers: int) -> list[Window]:
+    """The windows in order, as far as the first one that is not clean."""
+    if snapshot is None or workers <= 1 or len(bounds) == 1:
+        done = []
+        with connection.cursor() as cursor:
+            saved = _configure(cursor)
+            try:
+                for lo, hi in bounds:
+                    try:
+                        with transaction.atomic():  # a savepoint: a body that does not decode aborts it
+                            w = _window(cursor, lo, hi)
+                    except DataError as exc:
+                        w = Window(lo, hi, error=str(exc).strip())
+                    done.append(w)
+                    if not w.clean:
+                        break
+            finally:
+                _configure(cursor, saved)  # the caller's transaction goes on with its own settings
+        return done
+    return _Pool(bounds, snapshot, min(workers, len(bounds))).run()
+
+
+class _Pool:
+    """Windows handed out in seq order to worker threads, one connection each, all on one
+    snapshot; a window is not started once an earlier one was found not clean."""
+
+    def __init__(self, bounds, snapshot, workers) -> None:
+        self.bounds, self.snapshot, self.workers = bounds, snapshot, workers
+        self.lock = threading.Lock()
+        self.next = 0
+        self.stop_at = len(bounds)
+        self.done: dict[int, Window] = {}
+        self.errors: list[BaseException] = []
+
+    def run(self) -> list[Window]:
+        params = connection.get_connection_params()
+        params.pop("cursor_factory", None)
+        threads = [threading.Thread(target=self._work, args=(params,)) for _ in range(self.workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if self.errors:
+            raise self.errors[0]
+        ordered = []
+        for n in range(len(self.bounds)):
+            if n not in self.done:
+                break
+            ordered.append(self.done[n])
+            if not self.done[n].clean:
+                break
+        return ordered
+
+    def _take(self) -> int | None:
+        with self.lock:
+            if self.next >= self.stop_at:
+                return None
+            self.next += 1
+            return self.next - 1
+
+    def _work(self, params) -> None:
+        try:
+            conn = psycopg2.connect(**params)
+            try:
+                self._windows(conn.cursor())
+            finally:
+                conn.close()  # read only: nothing to commit
+        except BaseException as exc:  # re-raised in the calling thread
+            with self.lock:
+                self.errors.append(exc)
+                self.stop_at = 0
+
+    def _windows(self, cursor) -> None:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        cursor.execute("SET TRANSACTION SNAPSHOT %s", [self.snapshot])
+        _configure(cursor)
+        while (n := self._take()) is not None:
+            lo, hi = self.bounds[n]
+            cursor.execute("SAVEPOINT verify_window")
+            try:
+                w = _window(cursor, lo, hi)
+            except psycopg2.DataError as exc:  # a body that is not UTF-8, JSON, or long enough
+                cursor.execute("ROLLBACK TO SAVEPOINT verify_window")
+                w = Window(lo, hi, error=str(exc).strip())
+            with self.lock:
+                self.done[n] = w
+                if not w.clean:
+                    self.stop_at = min(self.stop_at, n + 1)
+
+
+def _configure(cursor, values: Sequence[tuple[str, str]] = _SETTINGS) -> list[tuple[str, str]]:
+    """Set the settings for this transaction; returns the ones they replaced."""
+    saved = []
+    for name, value in values:
+        cursor.execute("SELECT current_setting(%s), set_config(%s, %s, true)", [name, name, value])
+        saved.append((name, cursor.fetchone()[0]))
+    return saved
+
+
+def _window(cursor, lo: int, hi: int) -> Window:
+    """One window's row; raises DataError where a body does not decode (not UTF-8, not JSON,
+    too short for the columns around its payload)."""
+    w = Window(lo, hi)
+    cursor.execute(WINDOW_SQL, {"lo": lo, "hi": hi, "tag": canonical.VERSION_TAG})
+    w.rows, w.first, w.last, w.bad_row, w.leaves_differ, w.first_prev, w.last_hash = cursor.fetchone()
+    if w.clean:
+        w.upper_ok = _level_one(cursor, lo, hi)
+    return w
+
+
+def _level_one(cursor, lo: int, hi: int) -> bool:
+    """The level-1 hashes of the level-0 tiles this window fills (their last leaf is in it),
+    against the stored level-1 tiles. The level-0 tiles are the leaf hashes: just checked."""
+    first, last = lo // merkle.TILE_WIDTH, hi // merkle.TILE_WIDTH - 1
+    if last < first:
+        return True
+    return _hashes_above(cursor, 0, first, last)
+
+
+def _hashes_above(cursor, level: int, first: int, last: int) -> bool:
+    """Each full tile (level, first..last) hashes to its entry in the tile above it."""
+    width = merkle.TILE_WIDTH
+    cursor.execute(
+        f'SELECT level, "index", hashes FROM {_TILES} WHERE (level = %s AND "index" BETWEEN %s AND %s) '
+        'OR (level = %s AND "index" BETWEEN %s AND %s)',
+        [level, first, last, level + 1, first // width, last // width],
+    )
+    tiles = {(lv, index): bytes(data) for lv, index, data in cursor.fetchall()}
+    for n in range(first, last + 1):
+        below = tiles.get((level, n), b"")
+        above = tiles.get((level + 1, n // width), b"")
+        at = (n % width) * merkle.HASH_SIZE
+        if len(below) != width * merkle.HASH_SIZE or perfect_root(below) != above[at : at + merkle.HASH_SIZE]:
+            return False
+    return True
+
+
+def _upper_tiles(start: int, verified: int) -> int | None:
+    """The hashes of levels 2 and up over the leaves start..verified (a few per 65,536
+    entries): the first leaf that completes a tile that does not hash to the one above."""
+    level = 1
+    with connection.cursor() as cursor:
+        while merkle.TILE_WIDTH ** (level + 1) <= verified:
+            span = merkle.TILE_WIDTH ** (level + 1)  # leaves under one full tile of this level
+            first = max(0, -(-start // span) - 1)  # the first tile completed at or after start
+            last = verified // span - 1
+            for n in range(first, last + 1):
+                if not _hashes_above(cursor, level, n, n):
+                    return (n + 1) * span
+            level += 1
+    return None
+
+
+# --- the checkpoints -------------------------------------------------------------------
+
+
+class _StoredTree:
+    """The root at one size, read from the stored tiles (only once the tiles are verified)."""
+
+    def __init__(self, size: int, read) -> None:
+        self.size, self.read, self._root = size, read, None
+
+    def root(self) -> str:
+        if self._root is None:
+            self._root = merkle.tree_root(size=self.size, read_tiles=self.read).hex()
+        return self._root
+
+
+class _TileCache:
+    def __init__(self) -> None:
+        self.tiles: dict[tuple[int, int], bytes] = {}
+
+    def __call__(self, tiles: Sequence[merkle.Tile]) -> list[bytes]:
+        missing = [t for t in tiles if t.key not in self.tiles]
+        for tile, data in zip(missing, sealer.read_tiles(missing), strict=True):
+            self.tiles[tile.key] = data
+        return [self.tiles[t.key] for t in tiles]
+
+
+def _check_claims(claims: list[per_entry.Claim], verified: int) -> tuple[int, int | None]:
+    """(how many checkpoints hold, in seq order, before the first that does not or that
+    lies past the entries verified; that one's seq, or None)."""
+    inside = {c.seq for c in claims if c.seq <= verified and not c.fault_kind}
+    hashes = dict(LedgerEntry.objects.filter(seq__in=inside).values_list("seq", "hash"))
+    read = _TileCache()
+    for held, claim in enumerate(claims):
+        if claim.seq > verified:  # the per-entry path goes on from the entries verified
+            return held, claim.seq
+        if per_entry._check_claim(claim, claim.seq, hashes.get(claim.seq, ""), _StoredTree(claim.seq, read)):
+            return held, claim.seq
+    return len(claims), None
