@@ -150,11 +150,17 @@ def claims_for(
 
 
 def _walk(
-    start: int, stop: int, claims: Iterator[Claim], batch_size: int, held: int = 0, tree: _Tree | None = None
+    start: int,
+    stop: int,
+    claims: Iterator[Claim],
+    batch_size: int,
+    held: int = 0,
+    tree: _Tree | None = None,
+    origin: int | None = None,
 ) -> Result:
-    """The per-entry path. `held`: the seq of the last checkpoint verified before start (0 if
-    none), the low end of the fault range should a later one not hold. `tree`: the tree of
-    the entries before start (by default the stored one)."""
+    """The per-entry path. For a run that goes on from another one, which verified from
+    `origin` to start: `held`, the seq of the last checkpoint it verified (0 if none), and
+    `tree`, the tree it had (by default: the stored one)."""
     result = Result()
     prev = _anchor(start)
     if prev is None:
@@ -174,7 +180,7 @@ def _walk(
                 result.checkpoints += 1
                 held = pending.seq
             elif fault.kind == CHECKPOINT_MISMATCH and not pending.fault_kind:
-                _set_range(result, held, start, pending.seq)
+                _set_range(result, held, origin or start, pending.seq)
             pending = next(claims, None)
         if fault:
             result.fault = fault
@@ -193,7 +199,7 @@ def _walk(
         # A checkpoint vouches for entries that are not there: the tail was cut.
         detail = f"{pending.label} vouches for {pending.seq} entries but the ledger ends at {expected - 1}"
         result.fault = Fault(expected, CHECKPOINT_MISMATCH, detail)
-        _set_range(result, held, start, pending.seq)
+        _set_range(result, held, origin or start, pending.seq)
     return result
 
 

@@ -12,12 +12,15 @@ window has just shown to be the entries' leaf hashes; checkpoints are held again
 hash and against tree roots read from those same, now verified, tiles.
 
 Nothing here names a fault. A window that is not clean (a row that fails, a gap, a link
-to the window before, a tile, an error decoding the body), or a checkpoint that does not
-hold, hands over to the per-entry path (verify._walk) from the start of that window, with
-everything before it verified: so the fault named is exactly the one the per-entry path
-names. One known difference: a body whose hash is right but whose payload is valid JSON in
-another spelling than the canonical one (spaces, key order, escapes) passes here; only a
-forged body can be like that, and a forger can as well write it canonical.
+to the window before, a tile, a body the database cannot decode, a checkpoint that does
+not hold) is checked again by the per-entry path (verify._walk), alone; if that finds a
+fault, the per-entry path goes on from the start of that window to the end, everything
+before it verified and its tree as a run from the start would hold it, so the fault
+named is exactly the one the per-entry path names. If not (a column the database cannot
+judge, see _BEFORE), the windows go on. One known difference: a body whose hash is right
+but which is valid JSON spelled otherwise than the canonical way (spaces, key order,
+escapes) passes here; only a forged body can be like that, and a forger can as well
+write it canonically.
 
 All connections read one snapshot (REPEATABLE READ, pg_export_snapshot), so the windows
 and the checkpoints agree with each other whatever the sealer appends meanwhile.
@@ -25,6 +28,7 @@ and the checkpoints agree with each other whatever the sealer appends meanwhile.
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
 from collections.abc import Sequence
@@ -140,37 +144,43 @@ def _verify(start, end, notes, batch_size, window, snapshot, workers) -> per_ent
         return per_entry._walk(start, stop, iter(claims), batch_size)
     bounds = [(lo, min(lo + window, stop)) for lo in range(start - 1, stop, window)]
     windows = _run(bounds, snapshot, workers)
-    take_over, prev = None, anchor
+    upper = _upper_tiles(start, stop)
+    holds = _Claims(claims, stop)
+    prev, done = anchor, 0  # the hash the next window links to; claims checked
     for w in windows:
-        if not w.clean or w.first_prev != prev:
-            take_over = w.lo + 1
-            break
-        prev = w.last_hash
-    verified = take_over - 1 if take_over else stop
-    upper = _upper_tiles(start, verified)
-    if upper is not None:
-        take_over = _window_start(upper, start, window)
-        verified = take_over - 1
-    held, failed = _check_claims(claims, verified)
-    if failed is not None and failed <= verified:
-        take_over = _window_start(failed, start, window)
-    elif failed is not None and take_over is None:  # a checkpoint past the last entry
-        take_over = _window_start(stop, start, window)
-    if take_over is None:
-        return per_entry.Result(first=start, last=stop, head=prev, checkpoints=held)
-    # Everything before take_over holds: the per-entry path names the first fault after it.
-    before = [c for c in claims if c.seq < take_over]  # all of them hold
+        inside = claims[done : done + holds.count(w.lo, w.hi)]
+        clean = w.clean and w.first_prev == prev and not any(w.lo < seq <= w.hi for seq in upper)
+        if clean and all(holds.check(c) for c in inside):
+            prev = w.last_hash
+        else:  # the per-entry path over this window alone: is there a fault in it?
+            tree = _tree_at(w.lo + 1, start, claims[:done], batch_size)
+            alone = per_entry._walk(w.lo + 1, w.hi, iter(inside), batch_size, tree=tree)
+            if alone.fault or alone.last != w.hi:  # (or the window's last entries are missing)
+                return _take_over(w.lo + 1, start, stop, claims, batch_size)
+            prev = alone.head
+        done += len(inside)
+    if done < len(claims):  # checkpoints past the last entry verified
+        return _take_over(bounds[-1][0] + 1, start, stop, claims, batch_size)
+    return per_entry.Result(first=start, last=stop, head=prev, checkpoints=len(claims))
+
+
+def _take_over(seq: int, start: int, stop: int, claims: list, batch_size: int) -> per_entry.Result:
+    """The per-entry path from `seq` on, everything before it verified: it names the first
+    fault as a run from `start` would."""
+    before = [c for c in claims if c.seq < seq]  # all of them hold
+    tree = _tree_at(seq, start, before, batch_size)
     rest = iter(claims[len(before) :])
-    tree = _tree_at(take_over, start, before, batch_size)
-    result = per_entry._walk(
-        take_over, stop, rest, batch_size, held=before[-1].seq if before else 0, tree=tree
-    )
+    result = per_entry._walk(seq, stop, rest, batch_size, held=_held(before), tree=tree, origin=start)
     result.checkpoints += len(before)
-    if take_over > start:
+    if seq > start:
         result.first = start
         if result.last is None:
-            result.last = take_over - 1
+            result.last = seq - 1
     return result
+
+
+def _held(claims: list) -> int:
+    return claims[-1].seq if claims else 0
 
 
 def _window_start(seq: int, start: int, window: int) -> int:
@@ -205,7 +215,7 @@ def _tree_at(take_over: int, start: int, before: list[per_entry.Claim], batch_si
 
 
 def _run(bounds: list[tuple[int, int]], snapshot: str | None, workers: int) -> list[Window]:
-    """The windows in order, as far as the first one that is not clean."""
+    """Every window, in order."""
     if snapshot is None or workers <= 1 or len(bounds) == 1:
         done = []
         with connection.cursor() as cursor:
@@ -218,8 +228,6 @@ def _run(bounds: list[tuple[int, int]], snapshot: str | None, workers: int) -> l
                     except DataError as exc:
                         w = Window(lo, hi, error=str(exc).strip())
                     done.append(w)
-                    if not w.clean:
-                        break
             finally:
                 _configure(cursor, saved)  # the caller's transaction goes on with its own settings
         return done
@@ -228,7 +236,7 @@ def _run(bounds: list[tuple[int, int]], snapshot: str | None, workers: int) -> l
 
 class _Pool:
     """Windows handed out in seq order to worker threads, one connection each, all on one
-    snapshot; a window is not started once an earlier one was found not clean."""
+    snapshot."""
 
     def __init__(self, bounds, snapshot, workers) -> None:
         self.bounds, self.snapshot, self.workers = bounds, snapshot, workers
@@ -248,14 +256,7 @@ class _Pool:
             thread.join()
         if self.errors:
             raise self.errors[0]
-        ordered = []
-        for n in range(len(self.bounds)):
-            if n not in self.done:
-                break
-            ordered.append(self.done[n])
-            if not self.done[n].clean:
-                break
-        return ordered
+        return [self.done[n] for n in range(len(self.bounds))]
 
     def _take(self) -> int | None:
         with self.lock:
@@ -290,8 +291,6 @@ class _Pool:
                 w = Window(lo, hi, error=str(exc).strip())
             with self.lock:
                 self.done[n] = w
-                if not w.clean:
-                    self.stop_at = min(self.stop_at, n + 1)
 
 
 def _configure(cursor, values: Sequence[tuple[str, str]] = _SETTINGS) -> list[tuple[str, str]]:
@@ -341,20 +340,21 @@ def _hashes_above(cursor, level: int, first: int, last: int) -> bool:
     return True
 
 
-def _upper_tiles(start: int, verified: int) -> int | None:
-    """The hashes of levels 2 and up over the leaves start..verified (a few per 65,536
-    entries): the first leaf that completes a tile that does not hash to the one above."""
-    level = 1
+def _upper_tiles(start: int, stop: int) -> list[int]:
+    """The hashes of levels 2 and up over the leaves start..stop (a few per 65,536 entries):
+    the leaves that complete a tile that does not hash to its entry in the tile above. The
+    tiles below are the ones the windows check (a window with a wrong one goes to the
+    per-entry path, which says what is wrong)."""
+    wrong, level = [], 1
     with connection.cursor() as cursor:
-        while merkle.TILE_WIDTH ** (level + 1) <= verified:
+        while merkle.TILE_WIDTH ** (level + 1) <= stop:
             span = merkle.TILE_WIDTH ** (level + 1)  # leaves under one full tile of this level
             first = max(0, -(-start // span) - 1)  # the first tile completed at or after start
-            last = verified // span - 1
-            for n in range(first, last + 1):
-                if not _hashes_above(cursor, level, n, n):
-                    return (n + 1) * span
+            wrong += [
+                (n + 1) * span for n in range(first, stop // span) if not _hashes_above(cursor, level, n, n)
+            ]
             level += 1
-    return None
+    return wrong
 
 
 # --- the checkpoints -------------------------------------------------------------------
@@ -383,15 +383,19 @@ class _TileCache:
         return [self.tiles[t.key] for t in tiles]
 
 
-def _check_claims(claims: list[per_entry.Claim], verified: int) -> tuple[int, int | None]:
-    """(how many checkpoints hold, in seq order, before the first that does not or that
-    lies past the entries verified; that one's seq, or None)."""
-    inside = {c.seq for c in claims if c.seq <= verified and not c.fault_kind}
-    hashes = dict(LedgerEntry.objects.filter(seq__in=inside).values_list("seq", "hash"))
-    read = _TileCache()
-    for held, claim in enumerate(claims):
-        if claim.seq > verified:  # the per-entry path goes on from the entries verified
-            return held, claim.seq
-        if per_entry._check_claim(claim, claim.seq, hashes.get(claim.seq, ""), _StoredTree(claim.seq, read)):
-            return held, claim.seq
-    return len(claims), None
+class _Claims:
+    """Checkpoints held against the stored chain hashes and the roots of the stored tiles
+    (both verified by the window a checkpoint is in before it is checked)."""
+
+    def __init__(self, claims: list[per_entry.Claim], stop: int) -> None:
+        self.seqs = [c.seq for c in claims]
+        inside = {c.seq for c in claims if c.seq <= stop and not c.fault_kind}
+        self.hashes = dict(LedgerEntry.objects.filter(seq__in=inside).values_list("seq", "hash"))
+        self.read = _TileCache()
+
+    def count(self, lo: int, hi: int) -> int:
+        return bisect.bisect_right(self.seqs, hi) - bisect.bisect_right(self.seqs, lo)
+
+    def check(self, claim: per_entry.Claim) -> bool:
+        tree = _StoredTree(claim.seq, self.read)
+        return per_entry._check_claim(claim, claim.seq, self.hashes.get(claim.seq, ""), tree) is None
