@@ -59,15 +59,10 @@ _SETTINGS = (
 # check): that is the canonical form of any string without " \\ or control characters,
 # which the encoder escapes, each with a backslash. So a row whose columns hold a backslash
 # counts as failing here, and the per-entry path, which escapes as the encoder does, decides.
-_BEFORE = (
-    'convert_to(\'{"action":"\' || action || \'","actor":"\' || actor'
-    ' || \'","at":"\' || to_char(at AT TIME ZONE \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\')'
-    " || '\",\"payload\":', 'UTF8')"
-)
-_AFTER = (
-    'convert_to(\',"seq":\' || seq || \',"subject":{"id":"\' || subject_id'
-    ' || \'","trader":"\' || trader_uscc || \'","type":"\' || subject_type || \'"}}\', \'UTF8\')'
-)
+_BEFORE = """textsend('{"action":"' || action || '","actor":"' || actor || '","at":"'
+  || to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '","payload":')"""
+_AFTER = """textsend(',"seq":' || seq || ',"subject":{"id":"' || subject_id || '","trader":"'
+  || trader_uscc || '","type":"' || subject_type || '"}}')"""
 # One row per window: rows, first and last seq, the first row that fails, whether the leaf
 # hashes differ from the stored level-0 tiles, and the hashes at either end (to link windows).
 WINDOW_SQL = f"""
@@ -81,7 +76,7 @@ SELECT count(*), min(seq), max(seq),
   min(seq) FILTER (WHERE
     (prior IS NOT NULL AND prev_hash <> prior)
     OR escaped
-    OR encode(sha256(%(tag)s::bytea || convert_to(prev_hash || E'\\n', 'UTF8') || body), 'hex') <> hash
+    OR encode(sha256(%(tag)s::bytea || textsend(prev_hash || E'\\n') || body), 'hex') <> hash
     OR substr(body, 1, length(before)) <> before
     OR substr(body, length(body) - length(after) + 1) <> after
     OR NOT record_image_eq(ROW(payload), ROW(convert_from(

@@ -101,11 +101,13 @@ COLUMN_TAMPERS = {
     "'1250.50') WHERE seq = %s",
     "prev_hash": "UPDATE ledger_ledgerentry SET prev_hash = repeat('b', 64) WHERE seq = %s",
     "hash": "UPDATE ledger_ledgerentry SET hash = repeat('a', 64) WHERE seq = %s",
+    "hash in capitals": "UPDATE ledger_ledgerentry SET hash = upper(hash) WHERE seq = %s",
     "seq": "UPDATE ledger_ledgerentry SET seq = seq + 100 WHERE seq = %s",
 }
 COLUMN_FAULTS = {
     "prev_hash": "broken link",
     "hash": "hash mismatch",
+    "hash in capitals": "hash mismatch",
     "seq": "gap",
 }
 
@@ -138,6 +140,15 @@ def test_a_fault_at_either_end_of_a_window_is_found_in_that_window(taken_over, s
     tamper(COLUMN_TAMPERS["payload"], [seq])
     result, handed = both(taken_over)
     assert (result.fault.seq, result.fault.kind) == (seq, "column/body mismatch")
+    assert handed == [window_of(seq)] * 2
+
+
+@pytest.mark.parametrize("seq", [5, 12])
+def test_a_hash_spelled_in_capitals_at_the_end_of_a_window_is_found_in_that_window(taken_over, seq):
+    append(12)
+    tamper(COLUMN_TAMPERS["hash in capitals"], [seq])
+    result, handed = both(taken_over)
+    assert (result.fault.seq, result.fault.kind) == (seq, "hash mismatch")
     assert handed == [window_of(seq)] * 2
 
 
