@@ -29,9 +29,10 @@ and the checkpoints agree with each other whatever the sealer appends meanwhile.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import psycopg2
@@ -138,9 +139,14 @@ def _verify(start, end, notes, batch_size, window, snapshot, workers) -> per_ent
         # entries: the per-entry path says which, or builds what the tree lacks.
         return per_entry._walk(start, stop, iter(claims), batch_size)
     bounds = [(lo, min(lo + window, stop)) for lo in range(start - 1, stop, window)]
-    windows = _run(bounds, snapshot, workers)
     upper = _upper_tiles(start, stop)
     holds = _Claims(claims, stop)
+    with contextlib.closing(_run(bounds, snapshot, workers)) as windows:
+        return _follow(windows, start, stop, anchor, claims, holds, upper, batch_size)
+
+
+def _follow(windows, start, stop, anchor, claims, holds, upper, batch_size) -> per_entry.Result:
+    """Go through the windows in seq order, the per-entry path where one is not clean."""
     prev, done = anchor, 0  # the hash the next window links to; claims checked
     for w in windows:
         inside = claims[done : done + holds.count(w.lo, w.hi)]
@@ -155,7 +161,7 @@ def _verify(start, end, notes, batch_size, window, snapshot, workers) -> per_ent
             prev = alone.head
         done += len(inside)
     if done < len(claims):  # checkpoints past the last entry verified
-        return _take_over(bounds[-1][0] + 1, start, stop, claims, batch_size)
+        return _take_over(w.lo + 1, start, stop, claims, batch_size)
     return per_entry.Result(first=start, last=stop, head=prev, checkpoints=len(claims))
 
 
@@ -176,10 +182,6 @@ def _take_over(seq: int, start: int, stop: int, claims: list, batch_size: int) -
 
 def _held(claims: list) -> int:
     return claims[-1].seq if claims else 0
-
-
-def _window_start(seq: int, start: int, window: int) -> int:
-    return start + (seq - start) // window * window
 
 
 def _tree_at(take_over: int, start: int, before: list[per_entry.Claim], batch_size: int) -> per_entry._Tree:
@@ -209,24 +211,27 @@ def _tree_at(take_over: int, start: int, before: list[per_entry.Claim], batch_si
 # --- the windows -----------------------------------------------------------------------
 
 
-def _run(bounds: list[tuple[int, int]], snapshot: str | None, workers: int) -> list[Window]:
-    """Every window, in order."""
+def _run(bounds: list[tuple[int, int]], snapshot: str | None, workers: int) -> Iterator[Window]:
+    """The windows in order, each as soon as it and those before it are checked; closing the
+    iterator stops the checks still to come (once a fault is found, nothing after it counts)."""
     if snapshot is None or workers <= 1 or len(bounds) == 1:
-        done = []
-        with connection.cursor() as cursor:
-            saved = _configure(cursor)
-            try:
-                for lo, hi in bounds:
-                    try:
-                        with transaction.atomic():  # a savepoint: a body that does not decode aborts it
-                            w = _window(cursor, lo, hi)
-                    except DataError as exc:
-                        w = Window(lo, hi, error=str(exc).strip())
-                    done.append(w)
-            finally:
-                _configure(cursor, saved)  # the caller's transaction goes on with its own settings
-        return done
-    return _Pool(bounds, snapshot, min(workers, len(bounds))).run()
+        return _in_turn(bounds)
+    return _Pool(bounds, snapshot, min(workers, len(bounds))).windows()
+
+
+def _in_turn(bounds: list[tuple[int, int]]) -> Iterator[Window]:
+    with connection.cursor() as cursor:
+        saved = _configure(cursor)
+        try:
+            for lo, hi in bounds:
+                try:
+                    with transaction.atomic():  # a savepoint: a body that does not decode aborts it
+                        w = _window(cursor, lo, hi)
+                except DataError as exc:
+                    w = Window(lo, hi, error=str(exc).strip())
+                yield w
+        finally:
+            _configure(cursor, saved)  # the caller's transaction goes on with its own settings
 
 
 class _Pool:
@@ -235,26 +240,34 @@ class _Pool:
 
     def __init__(self, bounds, snapshot, workers) -> None:
         self.bounds, self.snapshot, self.workers = bounds, snapshot, workers
-        self.lock = threading.Lock()
+        self.ready = threading.Condition()
         self.next = 0
         self.stop_at = len(bounds)
         self.done: dict[int, Window] = {}
         self.errors: list[BaseException] = []
 
-    def run(self) -> list[Window]:
+    def windows(self) -> Iterator[Window]:
         params = connection.get_connection_params()
         params.pop("cursor_factory", None)
         threads = [threading.Thread(target=self._work, args=(params,)) for _ in range(self.workers)]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
-        if self.errors:
-            raise self.errors[0]
-        return [self.done[n] for n in range(len(self.bounds))]
+        try:
+            for n in range(len(self.bounds)):
+                with self.ready:
+                    self.ready.wait_for(lambda n=n: n in self.done or self.errors)
+                    if self.errors:
+                        raise self.errors[0]
+                    w = self.done.pop(n)
+                yield w
+        finally:
+            with self.ready:
+                self.stop_at = 0
+            for thread in threads:
+                thread.join()
 
     def _take(self) -> int | None:
-        with self.lock:
+        with self.ready:
             if self.next >= self.stop_at:
                 return None
             self.next += 1
@@ -268,9 +281,10 @@ class _Pool:
             finally:
                 conn.close()  # read only: nothing to commit
         except BaseException as exc:  # re-raised in the calling thread
-            with self.lock:
+            with self.ready:
                 self.errors.append(exc)
                 self.stop_at = 0
+                self.ready.notify_all()
 
     def _windows(self, cursor) -> None:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -284,8 +298,9 @@ class _Pool:
             except psycopg2.DataError as exc:  # a body that is not UTF-8, JSON, or long enough
                 cursor.execute("ROLLBACK TO SAVEPOINT verify_window")
                 w = Window(lo, hi, error=str(exc).strip())
-            with self.lock:
+            with self.ready:
                 self.done[n] = w
+                self.ready.notify_all()
 
 
 def _configure(cursor, values: Sequence[tuple[str, str]] = _SETTINGS) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ check what the per-entry path checks, and an intact ledger never goes per entry 
 from __future__ import annotations
 
 import pytest
+from django.core.management.base import CommandError
 from django.db import connection, transaction
 
 from creditledger.ledger import canonical, verify_sql
@@ -325,3 +326,24 @@ def test_windows_on_several_connections_share_one_snapshot_and_name_the_same_fau
     result, handed = both(taken_over, workers=3)
     assert (result.fault.seq, result.fault.kind, handed) == (19, "hash mismatch", [16, 16])
     assert not connection.in_atomic_block
+
+
+def test_the_command_names_the_same_fault_by_either_method():
+    append(12)
+    checkpoint_create()
+    assert run_verify() == run_verify("--method", "python") == run_verify("--workers", "1")
+    tamper(COLUMN_TAMPERS["subject_id"], [9])
+    faults = set()
+    for args in ([], ["--method", "python"], ["--workers", "3"]):
+        with pytest.raises(CommandError) as info:
+            run_verify(*args)
+        assert info.value.returncode == 1
+        faults.add(str(info.value))
+    assert len(faults) == 1
+    assert "seq 9: column/body mismatch: column subject_id differs" in faults.pop()
+
+
+def test_zero_workers_is_a_usage_error():
+    with pytest.raises(CommandError) as info:
+        run_verify("--workers", "0")
+    assert info.value.returncode == 2
