@@ -157,6 +157,7 @@ def _follow(windows, start, stop, anchor, claims, holds, upper, batch_size) -> p
             tree = _tree_at(w.lo + 1, start, claims[:done], batch_size)
             alone = per_entry._walk(w.lo + 1, w.hi, iter(inside), batch_size, tree=tree)
             if alone.fault or alone.last != w.hi:  # (or the window's last entries are missing)
+                windows.close()  # nothing after the fault counts: stop checking
                 return _take_over(w.lo + 1, start, stop, claims, batch_size)
             prev = alone.head
         done += len(inside)
