@@ -1,6 +1,9 @@
 """Verifying the ledger: recompute the chain, check every column against the hashed bytes,
 and hold the chain against signed checkpoints.
 
+This module is the per-entry path; verify_sql.py runs the same checks set-based (the
+default on PostgreSQL) and comes here only for windows that are not clean.
+
 Entries are read in seq order in fixed-size batches (keyset pagination on the primary key),
 so memory stays flat however long the ledger is. Verification stops at the first fault, in
 seq order, and names it. The chain alone cannot catch a tail that a database superuser
@@ -118,9 +121,9 @@ def verify_ledger(
     """Verify entries start..end (end defaults to the head) and the checkpoints in that range.
 
     `notes` are (label, text) checkpoint notes kept outside the database. `method` "sql"
-    checks set-based, `workers` windows at a time (verify_sql.py), and hands over to this
-    module's per-entry path at the first window that is not clean, so both name the same
-    fault; "python" is the per-entry path alone.
+    (on PostgreSQL) checks set-based, `workers` windows of seqs at a time, and leaves
+    windows that are not clean to this module's per-entry path, so both name the same
+    fault (verify_sql.py); "python" is the per-entry path throughout.
     """
     if method not in ("sql", "python"):
         raise ValueError(f"method must be sql or python, not {method!r}")
