@@ -1,6 +1,9 @@
 """Verifying the ledger: recompute the chain, check every column against the hashed bytes,
 and hold the chain against signed checkpoints.
 
+This module is the per-entry path; verify_sql.py runs the same checks set-based (the
+default on PostgreSQL) and comes here only for windows that are not clean.
+
 Entries are read in seq order in fixed-size batches (keyset pagination on the primary key),
 so memory stays flat however long the ledger is. Verification stops at the first fault, in
 seq order, and names it. The chain alone cannot catch a tail that a database superuser
@@ -17,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connection
 
 from creditledger.ledger import canonical, merkle, sealer, signing
 from creditledger.ledger.models import Checkpoint, LedgerEntry
@@ -64,6 +68,10 @@ class Result:
     checkpoints: int = 0
     fault: Fault | None = None
     witnesses: tuple[str, ...] = ()  # which witnesses cosigned what (witnesses.check_cosignatures)
+    # After a checkpoint that no longer holds: (the last checkpoint that holds, or the seq
+    # before the range; the one that does not). The change is in the entries between.
+    fault_range: tuple[int, int] | None = None
+    held_low: bool = False  # whether fault_range starts at a checkpoint that holds
 
     @property
     def ok(self) -> bool:
@@ -74,6 +82,13 @@ class Result:
         return f"entries {self.first}..{self.last}" if self.last is not None else "no entries"
 
     def summary(self) -> str:
+        if self.fault and self.fault_range:
+            low, high = self.fault_range
+            held = f"checkpoint {low} still holds" if self.held_low else "no earlier checkpoint was checked"
+            return (
+                f"ledger FAULT at {self.fault}; entries in ({low}, {high}] were changed after "
+                f"checkpoint {high} was signed; {held}"
+            )
         if self.fault:
             return f"ledger FAULT at {self.fault}"
         plural = "" if self.checkpoints == 1 else "s"
@@ -101,11 +116,32 @@ def verify_ledger(
     end: int | None = None,
     notes: Iterable[tuple[str, str]] = (),
     batch_size: int = BATCH_SIZE,
+    method: str = "sql",
+    workers: int | None = None,
 ) -> Result:
     """Verify entries start..end (end defaults to the head) and the checkpoints in that range.
 
-    `notes` are (label, text) checkpoint notes kept outside the database.
+    `notes` are (label, text) checkpoint notes kept outside the database. `method` "sql"
+    (on PostgreSQL) checks set-based, `workers` windows of seqs at a time, and leaves
+    windows that are not clean to this module's per-entry path, so both name the same
+    fault (verify_sql.py); "python" is the per-entry path throughout.
     """
+    if method not in ("sql", "python"):
+        raise ValueError(f"method must be sql or python, not {method!r}")
+    if method == "sql" and connection.vendor == "postgresql":
+        from creditledger.ledger import verify_sql
+
+        return verify_sql.verify_ledger(
+            start=start, end=end, notes=notes, batch_size=batch_size, workers=workers
+        )
+    _, stop, claims = claims_for(start, end, notes, batch_size)
+    return _walk(start, stop, claims, batch_size)
+
+
+def claims_for(
+    start: int, end: int | None, notes: Iterable[tuple[str, str]], batch_size: int
+) -> tuple[int, int, Iterator[Claim]]:
+    """(head, the last seq to verify, the checkpoints to hold it against in seq order)."""
     # Read the newest checkpoint before the head: every checkpoint that already exists then
     # vouches for committed entries, so one past the head means entries were removed.
     ceiling = Checkpoint.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
@@ -114,18 +150,28 @@ def verify_ledger(
     kept = [_file_claim(label, text) for label, text in notes]
     kept = sorted((c for c in kept if c.seq >= start and (end is None or c.seq <= end)), key=_by_seq)
     stored = _stored_claims(start, ceiling if end is None else end, batch_size)
-    claims = heapq.merge(stored, kept, key=_by_seq)
-    return _walk(start, stop, claims, batch_size)
+    return head, stop, heapq.merge(stored, kept, key=_by_seq)
 
 
-def _walk(start: int, stop: int, claims: Iterator[Claim], batch_size: int) -> Result:
+def _walk(
+    start: int,
+    stop: int,
+    claims: Iterator[Claim],
+    batch_size: int,
+    held: int = 0,
+    tree: _Tree | None = None,
+    origin: int | None = None,
+) -> Result:
+    """The per-entry path. For a run that goes on from another one, which verified from
+    `origin` to start: `held`, the seq of the last checkpoint it verified (0 if none), and
+    `tree`, the tree it had (by default: the stored one)."""
     result = Result()
     prev = _anchor(start)
     if prev is None:
         result.fault = Fault(start - 1, GAP, f"entry {start - 1} is missing, so seq {start} cannot be linked")
         return result
     result.head = prev
-    tree = _Tree(start - 1, batch_size)
+    tree = tree or _Tree(start - 1, batch_size)
     pending = next(claims, None)
     expected = start
     for row in _entries(start, stop, batch_size):
@@ -136,6 +182,9 @@ def _walk(start: int, stop: int, claims: Iterator[Claim], batch_size: int) -> Re
             fault = tree.flush() or _check_claim(pending, row[0], row[10], tree)
             if fault is None:
                 result.checkpoints += 1
+                held = pending.seq
+            elif fault.kind == CHECKPOINT_MISMATCH and not pending.fault_kind:
+                _set_range(result, held, origin or start, pending.seq)
             pending = next(claims, None)
         if fault:
             result.fault = fault
@@ -154,7 +203,13 @@ def _walk(start: int, stop: int, claims: Iterator[Claim], batch_size: int) -> Re
         # A checkpoint vouches for entries that are not there: the tail was cut.
         detail = f"{pending.label} vouches for {pending.seq} entries but the ledger ends at {expected - 1}"
         result.fault = Fault(expected, CHECKPOINT_MISMATCH, detail)
+        _set_range(result, held, origin or start, pending.seq)
     return result
+
+
+def _set_range(result: Result, held: int, start: int, seq: int) -> None:
+    result.fault_range = (held or start - 1, seq)
+    result.held_low = bool(held)
 
 
 class _Tree:
@@ -162,9 +217,11 @@ class _Tree:
     only its right edge (the tiles an append or a root reads). Each tile it computes is held
     against the stored one, so a stored tree that does not hash the entries is a fault."""
 
-    def __init__(self, size: int, batch_size: int) -> None:
-        edge = merkle.right_edge(size)  # a range that starts later trusts the stored prefix
-        self.size, self.batch_size, self.leaves = size, batch_size, []
+    def __init__(self, size: int, batch_size: int, leaves: list[bytes] | None = None) -> None:
+        """The stored tree of `size` leaves (a range that starts later trusts the stored
+        prefix), with `leaves` added but not yet compared."""
+        edge = merkle.right_edge(size)
+        self.size, self.batch_size, self.leaves = size, batch_size, leaves or []
         self.tiles = {t.key: t.hashes_of(data) for t, data in zip(edge, sealer.read_tiles(edge), strict=True)}
         self.stored_size = sealer.tree_size()
 
