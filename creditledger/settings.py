@@ -539,6 +539,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["creditledger.api.auth.PerKeyThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "apikey": _typed("API_THROTTLE_RATE", env.str, "6000/min"),
+        # The ledger's public reads without a key, per client address.
+        "public": _typed("API_PUBLIC_THROTTLE_RATE", env.str, "600/min"),
         # Witnesses' cosignature posts, per client address: a witness posts once a checkpoint.
         "witness": _typed("WITNESS_THROTTLE_RATE", env.str, "60/min"),
     },

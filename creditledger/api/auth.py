@@ -120,6 +120,16 @@ class IsPlatform(permissions.BasePermission):
         return True
 
 
+class KeyOptional(permissions.BasePermission):
+    """The ledger's public reads (its key, checkpoints, proofs): anyone may check the ledger,
+    an auditor or a witness without a platform key included. A key sent is still checked
+    (an unknown or revoked one is a 401) and counts the call against that key."""
+
+    def has_permission(self, request, view) -> bool:
+        _only_known_query_parameters(request, view)
+        return True
+
+
 class PerKeyThrottle(throttling.BaseThrottle):
     """A rate per API key (API_THROTTLE_RATE), counted exactly across every web process."""
 
@@ -127,10 +137,17 @@ class PerKeyThrottle(throttling.BaseThrottle):
         self.standing: ratelimit.Standing | None = None
 
     def allow_request(self, request, view) -> bool:
-        if not isinstance(request.auth, ApiKey):
+        if isinstance(request.auth, ApiKey):
+            rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["apikey"]
+            self.standing = ratelimit.hit(request.auth.prefix, rate)
+        elif getattr(view, "public", False):
+            # A public read without a key: per client address (REMOTE_ADDR, never a header
+            # the client sets), at API_PUBLIC_THROTTLE_RATE.
+            rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["public"]
+            address = request.META.get("REMOTE_ADDR") or "unknown"
+            self.standing = ratelimit.hit(address, rate, policy="public")
+        else:
             return True
-        rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["apikey"]
-        self.standing = ratelimit.hit(request.auth.prefix, rate)
         if self.standing is None:
             return True
         request._request.ratelimit = self.standing  # ApiErrorMiddleware sends the headers

@@ -47,6 +47,7 @@ class Standing:
     window: int  # seconds
     count: int  # requests in this window, this one included
     reset: int  # seconds until the window ends
+    policy: str = POLICY
 
     @property
     def allowed(self) -> bool:
@@ -58,8 +59,8 @@ class Standing:
 
     def headers(self) -> dict[str, str]:
         return {
-            "RateLimit-Policy": f'"{POLICY}";q={self.limit};w={self.window}',
-            "RateLimit": f'"{POLICY}";r={self.remaining};t={self.reset}',
+            "RateLimit-Policy": f'"{self.policy}";q={self.limit};w={self.window}',
+            "RateLimit": f'"{self.policy}";r={self.remaining};t={self.reset}',
         }
 
 
@@ -118,13 +119,13 @@ def reset_counter() -> None:
     _counter = None
 
 
-def hit(ident: str, rate: str) -> Standing | None:
+def hit(ident: str, rate: str, policy: str = POLICY) -> Standing | None:
     """Count one request of `ident` against `rate`; None when the count cannot be kept."""
     limit, window = parse_rate(rate)
     try:
-        count, reset = counter().hit(f"ratelimit:{POLICY}:{ident}", window)
+        count, reset = counter().hit(f"ratelimit:{policy}:{ident}", window)
     except redis.RedisError as exc:
         # The limit protects capacity; an outage of its store must not take the API down.
         log.warning("rate limit not counted: %s", exc)
         return None
-    return Standing(limit=limit, window=window, count=count, reset=reset)
+    return Standing(limit=limit, window=window, count=count, reset=reset, policy=policy)

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from creditledger.api.auth import WitnessThrottle
+from creditledger.api.auth import KeyOptional, WitnessThrottle
 from creditledger.api.openapi import RETRY_AFTER, errors
 from creditledger.api.parsers import JSONParser
 from creditledger.api.serializers_read import (
@@ -55,6 +55,8 @@ def _within_tree(field: str, value: int) -> None:
 
 
 class CheckpointListView(APIView):
+    permission_classes = [KeyOptional]  # anyone may check the ledger
+    public = True
     query_serializer = CheckpointsQuerySerializer
 
     @extend_schema(
@@ -82,6 +84,8 @@ class CheckpointListView(APIView):
 
 
 class InclusionProofView(APIView):
+    permission_classes = [KeyOptional]  # anyone may check the ledger
+    public = True
     query_serializer = InclusionQuerySerializer
 
     @extend_schema(
@@ -112,6 +116,8 @@ class InclusionProofView(APIView):
 
 
 class ConsistencyProofView(APIView):
+    permission_classes = [KeyOptional]  # anyone may check the ledger
+    public = True
     query_serializer = ConsistencyQuerySerializer
 
     @extend_schema(

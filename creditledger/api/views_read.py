@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from creditledger.api import feed_sql, selectors, serializers_read
-from creditledger.api.auth import platform_of
+from creditledger.api.auth import KeyOptional, platform_of
 from creditledger.api.openapi import RETRY_AFTER, errors
 from creditledger.api.parsers import JSONParser
 from creditledger.api.serializers_read import (
@@ -251,6 +251,9 @@ def _beyond_head(after: int) -> Response:
 
 
 class PublicKeyView(APIView):
+    permission_classes = [KeyOptional]  # anyone may check the ledger
+    public = True
+
     @extend_schema(
         operation_id="ledger_public_key",
         summary="The Ed25519 key that signs ledger checkpoints",
@@ -263,6 +266,9 @@ class PublicKeyView(APIView):
 
 
 class LatestCheckpointView(APIView):
+    permission_classes = [KeyOptional]  # anyone may check the ledger
+    public = True
+
     @extend_schema(
         operation_id="ledger_checkpoint_latest",
         summary="The latest signed checkpoint of the ledger",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 import sys
@@ -123,3 +124,30 @@ def test_rates_are_read_as_count_per_period(text, parsed):
 def test_a_malformed_rate_is_refused_naming_it(text):
     with pytest.raises(ValueError, match="N/period"):
         ratelimit.parse_rate(text)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/ledger/public-key",
+        "/api/v1/ledger/checkpoints/",
+        "/api/v1/ledger/checkpoints/latest",
+    ],
+)
+def test_the_ledger_reads_are_public_and_limited_per_address(client, settings, path):
+    """Anyone may check the ledger (an auditor, a witness) without a platform key; such calls
+    count per client address, and a key sent is still checked."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "public": "2/min"},
+    }
+    address, other = (f"198.51.100.{n}" for n in random.Random().sample(range(1, 255), 2))
+    first = client.get(path, REMOTE_ADDR=address)
+    assert first.status_code in (200, 404)  # 404: no checkpoint signed yet (latest)
+    assert first["RateLimit-Policy"] == '"public";q=2;w=60'
+    assert client.get(path, REMOTE_ADDR=address).status_code in (200, 404)
+    refused = client.get(path, REMOTE_ADDR=address)
+    assert refused.status_code == 429 and refused.json()["code"] == "throttled"
+    assert client.get(path, REMOTE_ADDR=other, HTTP_X_FORWARDED_FOR=address).status_code != 429
+    bad_key = client.get(path, REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Api-Key nosuch.key")
+    assert bad_key.status_code == 401
