@@ -6,7 +6,8 @@ What it measures, each against a reference measured in the same run:
    transaction through the path every service takes (`ledger_append` inside
    `transaction.atomic()`, LEDGER_SEALER=process: the transaction queues the entry, the
    real sealer process, `manage.py ledger_seal`, seals it). The rate counts an append
-   when it is sealed (from the start to the last entry sealed), not when it is queued.
+   when it is sealed (from the start to the last entry sealed); "committed to the queue"
+   is the writers' own rate, the two agreeing when the sealer keeps up.
    Reference: plain INSERTs of the same rows, one transaction each, into a copy of the
    table with the same indexes (no canonical form, no hash, no queue, no trigger).
 2. seal latency p50/p99, from each append's commit (as its writer saw it) to the moment
@@ -28,7 +29,11 @@ figure printed is the median of the rounds.
 
 The ENTRIES-entry chain is built once with ledger_append_many (batches of 5000 sealed
 inline, one transaction each) and kept between runs; BENCH_FRESH=1 empties the ledger
-first. Each run's appends are added to it.
+first. Each run's appends are added to it. The ledger's tables are ANALYZEd before the
+measurements (autovacuum may be off on a test server, and a range read by seq over a
+bulk-loaded table that was never analysed plans as a sequential scan).
+Run it on a database of its own (the name must contain "bench"), e.g.
+`make bench BENCH_ARGS=ledger DATABASE_URL=postgres://.../creditledger_benchledger`.
 
 Knobs: BENCH_LEDGER_ENTRIES (1000000), BENCH_LEDGER_SMALL (100000), BENCH_ROUNDS (3),
 BENCH_WRITERS (8), BENCH_APPENDS (1000, by the single writer per round),
