@@ -28,7 +28,10 @@ class Command(BaseCommand):
             "--batch", type=int, default=sealer.BATCH, help="Entries per sealing transaction."
         )
         parser.add_argument(
-            "--idle", type=float, default=1.0, help="Seconds to wait for a notification before looking again."
+            "--idle",
+            type=float,
+            default=sealer.POLL_SECONDS,
+            help="Seconds between looks at the queue while it is empty (the longest an entry waits unseen).",
         )
 
     def handle(self, *args, once, catch_up, batch, idle, **options):
