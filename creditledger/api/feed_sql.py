@@ -53,7 +53,7 @@ SELECT e.seq,
             SELECT k FROM jsonb_object_keys(e.payload) AS k WHERE k = ANY (w.hidden)
             ORDER BY k COLLATE "C"))::text END
     || ',"leaf_hash":"' || encode(sha256('\\x00'::bytea || e.body), 'base64') || '"}'
-FROM ledger_ledgerentry AS e
+FROM "ledger_ledgerentry" AS e
 {local_time}
 CROSS JOIN LATERAL (
     SELECT (e.action IN %(private)s AND (e.payload ->> 'platform') IS DISTINCT FROM %(platform)s) AS withheld,

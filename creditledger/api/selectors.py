@@ -74,11 +74,11 @@ def _status_sql() -> str:
     shop = ", ".join(f"'{f}', s.\"{Shop._meta.get_field(f).column}\"" for f in SHOP_FIELDS)
     return (
         f"SELECT {trader_columns},"
-        f" ARRAY(SELECT jsonb_build_object({measure}) FROM {Restriction._meta.db_table} AS r"
+        f' ARRAY(SELECT jsonb_build_object({measure}) FROM "{Restriction._meta.db_table}" AS r'
         f" WHERE r.trader_id = t.id AND r.state IN %(unlifted)s ORDER BY r.noticed_at, r.id),"
-        f" ARRAY(SELECT jsonb_build_object({shop}) FROM {Shop._meta.db_table} AS s"
+        f' ARRAY(SELECT jsonb_build_object({shop}) FROM "{Shop._meta.db_table}" AS s'
         f" WHERE s.trader_id = t.id AND s.platform_id = %(platform)s ORDER BY s.platform_shop_id)"
-        f" FROM {Trader._meta.db_table} AS t WHERE {{where}}"
+        f' FROM "{Trader._meta.db_table}" AS t WHERE {{where}}'
     )
 
 
@@ -149,7 +149,7 @@ def trader_by_shop(*, platform: Platform, platform_shop_id: str) -> Trader | Non
     traders = Trader.objects.filter(shops__platform=platform, shops__platform_shop_id=platform_shop_id)
     if _on_postgresql():
         where = (
-            f"t.id = (SELECT trader_id FROM {Shop._meta.db_table}"
+            f't.id = (SELECT trader_id FROM "{Shop._meta.db_table}"'
             " WHERE platform_id = %(platform)s AND platform_shop_id = %(shop_id)s)"
         )
         rows = _status_query(where, {"shop_id": platform_shop_id}, platform)
@@ -193,7 +193,7 @@ def traders_lookup(*, platform: Platform, codes: list[str], shop_ids: list[str])
         return items
     if _on_postgresql():
         where = (
-            f"t.uscc = ANY(%(codes)s) OR t.id IN (SELECT trader_id FROM {Shop._meta.db_table}"
+            f't.uscc = ANY(%(codes)s) OR t.id IN (SELECT trader_id FROM "{Shop._meta.db_table}"'
             " WHERE platform_id = %(platform)s AND platform_shop_id = ANY(%(shop_ids)s))"
         )
         found = _status_query(

@@ -105,6 +105,29 @@ GET    admin:ledger_checkpoint_history                         login    ok      
 GET    admin/ledger/checkpoint/<path:object_id>/               login    next     next     next
 ACTION ledger.checkpoint:delete_selected                       login    refused  refused  refused
 
+# --- witnesses and their cosignatures: the superuser's (auditors see them on the audit page)
+GET    admin:ledger_witness_changelist                         login    403      403      403
+GET    admin:ledger_witness_add                                login    403      403      403
+POST   admin:ledger_witness_add                                login    403      403      403
+GET    admin:ledger_witness_history                            login    403      403      403
+GET    admin:ledger_witness_delete                             login    403      403      403
+POST   admin:ledger_witness_delete                             login    403      403      403
+GET    admin:ledger_witness_change                             login    403      403      403
+POST   admin:ledger_witness_change                             login    403      403      403
+GET    admin/ledger/witness/<path:object_id>/                  login    next     next     next
+ACTION ledger.witness:delete_selected                          login    403      403      403
+GET    admin:ledger_cosignature_changelist                     login    403      403      403
+GET    admin:ledger_cosignature_add                            login    403      403      403
+POST   admin:ledger_cosignature_add                            login    403      403      403
+GET    admin:ledger_cosignature_history                        login    403      403      403
+GET    admin:ledger_cosignature_delete                         login    403      403      403
+POST   admin:ledger_cosignature_delete                         login    403      403      403
+GET    admin:ledger_cosignature_change                         login    403      403      403
+POST   admin:ledger_cosignature_change                         login    403      403      403
+GET    admin/ledger/cosignature/<path:object_id>/              login    next     next     next
+ACTION ledger.cosignature:delete_selected                      login    403      403      403
+ACTION ledger.witness:retire                                   login    403      403      403
+
 # --- platform API keys: supervisors only, even to look ------------------------------------------
 GET    admin:traders_apikey_changelist                         login    403      ok       403
 GET    admin:traders_apikey_add                                login    403      ok       403
@@ -129,6 +152,9 @@ POST   admin:traders_webhookendpoint_delete                    login    403     
 GET    admin:traders_webhookendpoint_history                   login    ok       ok       ok
 GET    admin/traders/webhookendpoint/<path:object_id>/         login    next     next     next
 ACTION traders.webhookendpoint:delete_selected                 login    refused  refused  refused
+# A ping writes nothing (no entry, no delivery row): for the supervisor who may send one,
+# "refused" only says so; tests/api/test_devex.py checks that it is sent.
+ACTION traders.webhookendpoint:send_ping                       login    refused  refused  refused
 ACTION traders.webhookendpoint:rotate_secret                   login    refused  done     refused
 ACTION traders.webhookendpoint:retire_previous_secret          login    refused  done     refused
 GET    admin:api_webhookdelivery_changelist                    login    ok       ok       ok

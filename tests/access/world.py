@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from creditledger.api.models import WebhookDelivery
-from creditledger.ledger.models import Checkpoint
+from creditledger.ledger.models import Checkpoint, Cosignature, Witness
 from creditledger.ledger.services import ledger_append
 from penalties.models import (
     Appeal,
@@ -126,6 +126,20 @@ def build_world(users: dict) -> SimpleNamespace:
         key_id="0a1b2c3d",
         note="note\n",
     )
+    witness = Witness.objects.create(
+        name="auditor.example/witness",
+        key_id="0a0b0c0d",
+        vkey="auditor.example/witness+0a0b0c0d+BA==",
+        created_at=now,
+    )
+    cosignature = Cosignature.objects.create(
+        checkpoint=checkpoint,
+        witness=witness,
+        timestamp=int(now.timestamp()),
+        signature="— auditor.example/witness DQ==\n",
+        note=checkpoint.note,
+        received_at=now,
+    )
     api_key, _raw = ApiKey.objects.create_key(name="matrix", platform=platform, scopes=["status:read"])
     endpoint = WebhookEndpoint.objects.create(
         platform=platform,
@@ -151,6 +165,8 @@ def build_world(users: dict) -> SimpleNamespace:
         "auth.group": Group.objects.get(name="Officer"),
         "ledger.ledgerentry": entry,
         "ledger.checkpoint": checkpoint,
+        "ledger.witness": witness,
+        "ledger.cosignature": cosignature,
         "traders.apikey": api_key,
         "traders.webhookendpoint": endpoint,
         "api.webhookdelivery": delivery,
