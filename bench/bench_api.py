@@ -113,7 +113,7 @@ def _per_request(codes: list[str], raw_key: str):
     in this process (Django's test client: the same middleware and views, no socket)."""
     import redis
     from django.db import connection
-    from django.test import Client
+    from django.test import Client, override_settings
     from django.test.utils import CaptureQueriesContext
 
     client = Client(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
@@ -125,6 +125,8 @@ def _per_request(codes: list[str], raw_key: str):
         return original(self, *args, **options)
 
     redis.Redis.execute_command = counted
+    plain_http = override_settings(ALLOWED_HOSTS=["testserver"], SECURE_SSL_REDIRECT=False)
+    plain_http.enable()
     try:
         client.get(f"/api/v1/traders/{codes[0]}")  # warm: the key, the script, last_used_at
         lookups = 200
@@ -146,6 +148,7 @@ def _per_request(codes: list[str], raw_key: str):
         yield ("POST traders/lookup, 1000 codes: SQL queries", len(queries), "queries")
     finally:
         redis.Redis.execute_command = original
+        plain_http.disable()
 
 
 # --- data ---------------------------------------------------------------------------------
