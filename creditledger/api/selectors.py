@@ -192,9 +192,12 @@ def traders_lookup(*, platform: Platform, codes: list[str], shop_ids: list[str])
     if not (wanted_codes or shop_ids):
         return items
     if _on_postgresql():
+        # A UNION of the two index lookups: `uscc = ANY(...) OR id IN (...)` made the
+        # planner scan every trader (260 ms at 100k traders for 1000 codes).
         where = (
-            f't.uscc = ANY(%(codes)s) OR t.id IN (SELECT trader_id FROM "{Shop._meta.db_table}"'
-            " WHERE platform_id = %(platform)s AND platform_shop_id = ANY(%(shop_ids)s))"
+            f't.id = ANY(ARRAY(SELECT id FROM "{Trader._meta.db_table}" WHERE uscc = ANY(%(codes)s)'
+            f' UNION SELECT trader_id FROM "{Shop._meta.db_table}"'
+            " WHERE platform_id = %(platform)s AND platform_shop_id = ANY(%(shop_ids)s)))"
         )
         found = _status_query(
             where, {"codes": sorted(wanted_codes), "shop_ids": sorted(set(shop_ids))}, platform
