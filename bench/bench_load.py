@@ -139,11 +139,14 @@ def _supervisor():
 
     from creditledger import roles
     from creditledger.ledger.actors import Actor
+    from traders.models import StaffJurisdiction
 
     user, _ = get_user_model().objects.get_or_create(
         username="bench-load-supervisor", defaults={"is_staff": True}
     )
     user.groups.add(Group.objects.get(name=roles.SUPERVISOR))
+    # Jurisdiction is deny-by-default: without this row the supervisor may decide nothing.
+    StaffJurisdiction.objects.update_or_create(user=user, defaults={"national": True, "regions": []})
     return Actor.for_user(user)
 
 
