@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import orjson
 from django.db import connections
@@ -107,13 +108,15 @@ def _unpack(trader: Trader) -> Trader:
         for name in _MEASURE_TIMES:
             if row[name] is not None:
                 row[name] = dt.datetime.fromisoformat(row[name])
-        measures.append(Restriction(trader_id=trader.pk, **row))
+        # Plain records, not model instances: the renderers only read these attributes, and
+        # Model.__init__ was a quarter of a 1000-trader lookup.
+        measures.append(SimpleNamespace(pk=row["id"], trader_id=trader.pk, **row))
     shops = []
     for row in trader.shops_json:
         for name in _SHOP_DAYS:
             if row[name] is not None:
                 row[name] = dt.date.fromisoformat(row[name])
-        shops.append(Shop(trader_id=trader.pk, **row))
+        shops.append(SimpleNamespace(trader_id=trader.pk, **row))
     trader.measures, trader.platform_shops = measures, shops
     return trader
 

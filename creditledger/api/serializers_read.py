@@ -12,6 +12,7 @@ import base64
 from typing import NamedTuple
 
 from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -425,15 +426,23 @@ class ConsistencyProofSerializer(serializers.Serializer):
 _DATETIME = serializers.DateTimeField()  # the same formatting and time zone as the serializers
 
 
-def _when(value) -> str | None:
-    return None if value is None else _DATETIME.to_representation(value)
+def _when(value, tz=None) -> str | None:
+    """As DRF's DateTimeField writes it (tests hold the two equal): in the current time zone,
+    isoformat, "Z" for UTC. `tz`: the zone, looked up once by a caller rendering many
+    (a lookup per value was a fifth of a 1000-trader lookup's time)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return _DATETIME.to_representation(value)
+    text = value.astimezone(tz or timezone.get_current_timezone()).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def _day(value) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def measure_data(restriction: Restriction) -> dict:
+def measure_data(restriction: Restriction, tz=None) -> dict:
     r = restriction
     return {
         "id": r.pk,
@@ -442,10 +451,10 @@ def measure_data(restriction: Restriction) -> dict:
         "basis": r.basis,
         "reason_code": r.rule_code or r.basis,
         "policy_version": r.policy_version,
-        "noticed_at": _when(r.noticed_at),
-        "objection_deadline": _when(r.objection_deadline),
-        "starts_at": _when(r.starts_at),
-        "ends_at": _when(r.ends_at),
+        "noticed_at": _when(r.noticed_at, tz),
+        "objection_deadline": _when(r.objection_deadline, tz),
+        "starts_at": _when(r.starts_at, tz),
+        "ends_at": _when(r.ends_at, tz),
         "reasons": r.reasons,
     }
 
@@ -460,8 +469,9 @@ def shop_data(shop: Shop) -> dict:
     }
 
 
-def trader_status_data(trader: Trader) -> dict:
+def trader_status_data(trader: Trader, tz=None) -> dict:
     t = trader
+    tz = tz or timezone.get_current_timezone()
     return {
         "uscc": t.uscc,
         "name": t.name,
@@ -473,19 +483,19 @@ def trader_status_data(trader: Trader) -> dict:
         "grade": t.grade,
         "status": t.status,
         "version": t.version,
-        "assessed_at": _when(t.assessed_at),
-        "measures": [measure_data(r) for r in t.measures],
+        "assessed_at": _when(t.assessed_at, tz),
+        "measures": [measure_data(r, tz) for r in t.measures],
         "shops": [shop_data(s) for s in t.platform_shops],
     }
 
 
-def lookup_item_data(item) -> dict:
+def lookup_item_data(item, tz=None) -> dict:
     """A selectors.LookupItem."""
     return {
         "kind": item.kind,
         "input": item.input,
         "result": item.result,
-        "trader": None if item.trader is None else trader_status_data(item.trader),
+        "trader": None if item.trader is None else trader_status_data(item.trader, tz),
         "error": item.error,
     }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from django.http import HttpResponse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
@@ -194,7 +195,8 @@ class TraderLookupView(StatusReadView):
         counts = {"found": 0, "not_found": 0, "invalid": 0}
         for item in items:
             counts[item.result] += 1
-        results = [serializers_read.lookup_item_data(item) for item in items]
+        tz = timezone.get_current_timezone()
+        results = [serializers_read.lookup_item_data(item, tz) for item in items]
         return Response({"results": results, **counts})
 
 
