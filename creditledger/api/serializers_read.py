@@ -128,17 +128,37 @@ class ShopQuerySerializer(serializers.Serializer):
 # --- bulk lookup ----------------------------------------------------------------------------
 
 
+class StringListField(serializers.ListField):
+    """DRF's ListField of CharFields, with a fast path: a list whose items are all plain
+    ASCII strings that pass the child's rules is taken as it is (trimmed as the child trims)
+    instead of running a CharField's validators on each of 1000 items (13 ms a lookup). Any
+    other list goes through DRF's own validation, so its errors are DRF's, item by item."""
+
+    def run_child_validation(self, data):
+        child = self.child
+        trim, limit, blank_ok = child.trim_whitespace, child.max_length, child.allow_blank
+        values = []
+        for item in data:
+            if type(item) is not str or not item.isascii() or "\x00" in item:
+                return super().run_child_validation(data)
+            value = item.strip() if trim else item
+            if (limit is not None and len(value) > limit) or (not value and not blank_ok):
+                return super().run_child_validation(data)
+            values.append(value)
+        return values
+
+
 class LookupRequestSerializer(serializers.Serializer):
     """At least one code or shop id, and at most API_BULK_LIMIT (1000) of both together."""
 
-    codes = serializers.ListField(
+    codes = StringListField(
         child=serializers.CharField(max_length=64, allow_blank=True, trim_whitespace=False),
         required=False,
         default=list,
         max_length=settings.API_BULK_LIMIT,
         help_text="Unified social credit codes; lower case and spaces are accepted.",
     )
-    shop_ids = serializers.ListField(
+    shop_ids = StringListField(
         child=serializers.CharField(max_length=64),
         required=False,
         default=list,

@@ -744,3 +744,46 @@ def test_the_ledger_endpoints_need_no_scope_and_no_key(make_api_client):
     assert client.get("/api/v1/ledger/public-key").status_code == 200
     assert client.get("/api/v1/ledger/checkpoints/latest").status_code == 404
     assert APIClient().get("/api/v1/ledger/public-key").status_code == 200  # anyone may check
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        ["91350100M000100Y43", " 9135 0100 m000 100y43 ", ""],
+        ["x" * 64, "y"],
+        ["x" * 65],
+        ["ok", None],
+        ["ok", 7, 1.5],
+        ["ok", True],
+        ["ok", {"a": 1}],
+        ["店铺", "ok"],
+        ["a\x00b"],
+        ["  ", "ok"],
+    ],
+)
+def test_the_fast_code_list_takes_and_refuses_what_drf_would(items):
+    from rest_framework import serializers as drf
+
+    fast = serializers_read.StringListField(child=drf.CharField(max_length=64))
+    slow = drf.ListField(child=drf.CharField(max_length=64))
+    for field in (fast, slow):
+        field.bind("shop_ids", drf.Serializer())
+    outcomes = []
+    for field in (fast, slow):
+        try:
+            outcomes.append(("ok", field.run_validation(items)))
+        except drf.ValidationError as exc:
+            outcomes.append(("error", exc.detail))
+    assert outcomes[0] == outcomes[1]
+    codes_fast = serializers_read.StringListField(
+        child=drf.CharField(max_length=64, allow_blank=True, trim_whitespace=False)
+    )
+    codes_slow = drf.ListField(child=drf.CharField(max_length=64, allow_blank=True, trim_whitespace=False))
+    results = []
+    for field in (codes_fast, codes_slow):
+        field.bind("codes", drf.Serializer())
+        try:
+            results.append(("ok", field.run_validation(items)))
+        except drf.ValidationError as exc:
+            results.append(("error", exc.detail))
+    assert results[0] == results[1]
