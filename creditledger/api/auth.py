@@ -130,48 +130,55 @@ class KeyOptional(permissions.BasePermission):
         return True
 
 
-class PerKeyThrottle(throttling.BaseThrottle):
-    """A rate per API key (API_THROTTLE_RATE), counted exactly across every web process."""
+def _client_address(request) -> str:
+    """REMOTE_ADDR: DRF's default ident would take X-Forwarded-For as the client sends it,
+    and a flooder would name a new address with every request."""
+    return request.META.get("REMOTE_ADDR") or "unknown"
 
-    def __init__(self) -> None:
-        self.standing: ratelimit.Standing | None = None
+
+class _CountedThrottle(throttling.BaseThrottle):
+    """A throttle counted by ratelimit.py (one atomic Redis call); a count that could not be
+    kept lets the request through."""
+
+    standing: ratelimit.Standing | None = None
+
+    def _allow(self, standing: ratelimit.Standing | None) -> bool:
+        self.standing = standing
+        return standing is None or standing.allowed
+
+    def wait(self) -> float | None:
+        return None if self.standing is None or self.standing.allowed else self.standing.reset
+
+
+# Mixin of the ledger's public reads: a key is optional (KeyOptional), and a call without one
+# is counted per client address (PerKeyThrottle); the schema says so
+# (openapi.state_cross_field_rules). No docstring: drf-spectacular would print it on each view.
+class PublicRead:
+    permission_classes = [KeyOptional]
+
+
+class PerKeyThrottle(_CountedThrottle):
+    """A rate per API key (API_THROTTLE_RATE), counted exactly across every web process; a
+    public read without a key, per client address (API_PUBLIC_THROTTLE_RATE)."""
 
     def allow_request(self, request, view) -> bool:
+        rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
         if isinstance(request.auth, ApiKey):
-            rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["apikey"]
-            self.standing = ratelimit.hit(request.auth.prefix, rate)
-        elif getattr(view, "public", False):
-            # A public read without a key: per client address (REMOTE_ADDR, never a header
-            # the client sets), at API_PUBLIC_THROTTLE_RATE.
-            rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["public"]
-            address = request.META.get("REMOTE_ADDR") or "unknown"
-            self.standing = ratelimit.hit(address, rate, policy="public")
+            standing = ratelimit.hit(request.auth.prefix, rates["apikey"])
+        elif isinstance(view, PublicRead):
+            standing = ratelimit.hit(_client_address(request), rates["public"], policy="public")
         else:
             return True
-        if self.standing is None:
-            return True
-        request._request.ratelimit = self.standing  # ApiErrorMiddleware sends the headers
-        return self.standing.allowed
-
-    def wait(self) -> float | None:
-        return None if self.standing is None or self.standing.allowed else self.standing.reset
+        if standing is not None:
+            request._request.ratelimit = standing  # ApiErrorMiddleware sends the headers
+        return self._allow(standing)
 
 
-class WitnessThrottle(throttling.BaseThrottle):
+class WitnessThrottle(_CountedThrottle):
     """Witnesses post without a key (the cosignature is their credential): a rate per client
-    address (WITNESS_THROTTLE_RATE), counted like the keys' (ratelimit.py), so a flood of bad
-    signatures costs the flooder, not the log. The address is REMOTE_ADDR: DRF's default
-    ident would take X-Forwarded-For as the client sends it, and a flooder would name a new
-    address with every request."""
-
-    def __init__(self) -> None:
-        self.standing: ratelimit.Standing | None = None
+    address (WITNESS_THROTTLE_RATE), so a flood of bad signatures costs the flooder, not the
+    log."""
 
     def allow_request(self, request, view) -> bool:
-        address = request.META.get("REMOTE_ADDR") or "unknown"
         rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["witness"]
-        self.standing = ratelimit.hit(f"witness:{address}", rate)
-        return self.standing is None or self.standing.allowed
-
-    def wait(self) -> float | None:
-        return None if self.standing is None or self.standing.allowed else self.standing.reset
+        return self._allow(ratelimit.hit(f"witness:{_client_address(request)}", rate))

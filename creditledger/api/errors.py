@@ -99,7 +99,10 @@ def _accept_either_slash(request) -> None:
     """`changes` and `changes/`, `traders/lookup/` and `traders/lookup` are the same endpoint.
 
     The path is switched in place, not redirected: a client does not follow a redirect with
-    its POST body, and a redirect costs a round trip on every poll.
+    its POST body, and a redirect costs a round trip on every poll. It is decided before
+    the request goes down (one resolve, about 0.1 ms): after a 404 it would be too late,
+    CommonMiddleware having turned it into APPEND_SLASH's redirect (or, for a POST under
+    DEBUG, an error).
     """
     path = request.path_info
     if _resolves(path, request):

@@ -81,14 +81,6 @@ _SQL = (
 )
 
 
-def format_times(db: str, values: list) -> list[str]:
-    """AT_TEXT over these datetimes (the tests hold it to DRF's formatting)."""
-    sql = f"SELECT {AT_TEXT} FROM unnest(%(values)s::timestamptz[]) AS v(at) {LOCAL_TIME.format(at='v.at')}"
-    with connections[db].cursor() as cursor:
-        cursor.execute(sql, {"values": values, "tz": timezone.get_current_timezone_name()})
-        return [text for (text,) in cursor.fetchall()]
-
-
 def available(db: str) -> bool:
     return connections[db].vendor == "postgresql"
 

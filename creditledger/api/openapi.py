@@ -11,6 +11,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
+from creditledger.api.auth import PublicRead
 from creditledger.api.serializers_read import ErrorSerializer
 
 
@@ -100,15 +101,6 @@ NO_NUL = r"^[^\x00]*$"
 NOT_BLANK = r"^[^\x00]*\S[^\x00]*$"
 
 
-PUBLIC_LEDGER_PATHS = (
-    "/api/v1/ledger/public-key",
-    "/api/v1/ledger/checkpoints/",
-    "/api/v1/ledger/checkpoints/latest",
-    "/api/v1/ledger/proofs/inclusion",
-    "/api/v1/ledger/proofs/consistency",
-)
-
-
 def state_cross_field_rules(result, generator, request, public):
     """drf-spectacular postprocessing hook: the rules a serializer checks across fields, where
     OpenAPI can state them. A bulk lookup needs a body with at least one code or shop id."""
@@ -123,9 +115,9 @@ def state_cross_field_rules(result, generator, request, public):
         lookup["properties"]["codes"]["items"]["pattern"] = NO_NUL
         lookup["properties"]["shop_ids"]["items"]["pattern"] = NOT_BLANK
     paths = result.get("paths", {})
-    for path in PUBLIC_LEDGER_PATHS:  # views with KeyOptional: a key is optional
-        if "get" in paths.get(path, {}):
-            paths[path]["get"]["security"] = [{}, {"ApiKey": []}]
+    for path, _regex, method, callback in generator.endpoints:  # PublicRead: a key is optional
+        if issubclass(getattr(callback, "cls", object), PublicRead) and path in paths:
+            paths[path][method.lower()]["security"] = [{}, {"ApiKey": []}]
     operation = paths.get("/api/v1/traders/lookup", {}).get("post")
     if operation is not None and "requestBody" in operation:
         operation["requestBody"]["required"] = True

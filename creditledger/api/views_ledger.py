@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from creditledger.api.auth import KeyOptional, WitnessThrottle
+from creditledger.api.auth import PublicRead, WitnessThrottle
 from creditledger.api.openapi import RETRY_AFTER, errors
 from creditledger.api.parsers import JSONParser
 from creditledger.api.serializers_read import (
@@ -54,9 +54,7 @@ def _within_tree(field: str, value: int) -> None:
         )
 
 
-class CheckpointListView(APIView):
-    permission_classes = [KeyOptional]  # anyone may check the ledger
-    public = True
+class CheckpointListView(PublicRead, APIView):  # anyone may check the ledger
     query_serializer = CheckpointsQuerySerializer
 
     @extend_schema(
@@ -83,9 +81,7 @@ class CheckpointListView(APIView):
         )
 
 
-class InclusionProofView(APIView):
-    permission_classes = [KeyOptional]  # anyone may check the ledger
-    public = True
+class InclusionProofView(PublicRead, APIView):  # anyone may check the ledger
     query_serializer = InclusionQuerySerializer
 
     @extend_schema(
@@ -115,9 +111,7 @@ class InclusionProofView(APIView):
         return response
 
 
-class ConsistencyProofView(APIView):
-    permission_classes = [KeyOptional]  # anyone may check the ledger
-    public = True
+class ConsistencyProofView(PublicRead, APIView):  # anyone may check the ledger
     query_serializer = ConsistencyQuerySerializer
 
     @extend_schema(

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from creditledger.api import feed_sql, selectors, serializers_read
-from creditledger.api.auth import KeyOptional, platform_of
+from creditledger.api.auth import PublicRead, platform_of
 from creditledger.api.openapi import RETRY_AFTER, errors
 from creditledger.api.parsers import JSONParser
 from creditledger.api.serializers_read import (
@@ -33,7 +33,7 @@ from creditledger.api.serializers_read import (
     ShopQuerySerializer,
     TraderStatusSerializer,
 )
-from creditledger.exceptions import ApplicationError
+from creditledger.exceptions import ApplicationError, Conflict
 from creditledger.ledger import selectors as ledger_selectors
 from creditledger.ledger import signing
 from creditledger.routers import read_db
@@ -222,17 +222,13 @@ class ChangesView(StatusReadView):
             seqs, texts, has_more = feed_sql.feed_page(
                 db=db, after=after, limit=limit, platform_code=platform.code
             )
-            if seqs or after == 0 or after <= selectors.feed_head():
-                body = feed_sql.page_bytes(texts, next_seq=seqs[-1] if seqs else after, has_more=has_more)
-                return HttpResponse(body, content_type="application/json")
-            return _beyond_head(after)
+            if not seqs:
+                _refuse_beyond_head(after)
+            body = feed_sql.page_bytes(texts, next_seq=seqs[-1] if seqs else after, has_more=has_more)
+            return HttpResponse(body, content_type="application/json")
         entries, has_more = selectors.feed(after=after, limit=limit)
-        if not entries and after > 0:
-            # A cursor past the head is not "nothing new": this ledger was restored to an
-            # earlier point, or the platform's state is from elsewhere. An empty page would
-            # let it skip the entries that will take those seqs; say so instead.
-            if after > selectors.feed_head():
-                return _beyond_head(after)
+        if not entries:
+            _refuse_beyond_head(after)
         return Response(
             {
                 "entries": [serializers_read.feed_entry_data(entry, platform) for entry in entries],
@@ -242,20 +238,24 @@ class ChangesView(StatusReadView):
         )
 
 
-def _beyond_head(after: int) -> Response:
+def _refuse_beyond_head(after: int) -> None:
+    """An empty page after a cursor past the head is not "nothing new": this ledger was
+    restored to an earlier point, or the platform's state is from elsewhere, and an empty
+    page would let it skip the entries that will take those seqs. A 409 naming the head."""
+    if after == 0:
+        return
     head = selectors.feed_head()
-    message = (
-        f"after={after} is beyond the ledger's head, seq {head}: resume from a seq this server "
-        "gave you (at most the head)"
-    )
-    error = ApplicationError(message, field="after", code="cursor_beyond_head", extra={"head": head})
-    return Response(error.as_dict(), status=409)
+    if after > head:
+        raise Conflict(
+            f"after={after} is beyond the ledger's head, seq {head}: resume from a seq this "
+            "server gave you (at most the head)",
+            field="after",
+            code="cursor_beyond_head",
+            extra={"head": head},
+        )
 
 
-class PublicKeyView(APIView):
-    permission_classes = [KeyOptional]  # anyone may check the ledger
-    public = True
-
+class PublicKeyView(PublicRead, APIView):  # anyone may check the ledger
     @extend_schema(
         operation_id="ledger_public_key",
         summary="The Ed25519 key that signs ledger checkpoints",
@@ -267,10 +267,7 @@ class PublicKeyView(APIView):
         return Response(PublicKeySerializer(signing.public_key_info()).data)
 
 
-class LatestCheckpointView(APIView):
-    permission_classes = [KeyOptional]  # anyone may check the ledger
-    public = True
-
+class LatestCheckpointView(PublicRead, APIView):  # anyone may check the ledger
     @extend_schema(
         operation_id="ledger_checkpoint_latest",
         summary="The latest signed checkpoint of the ledger",
