@@ -95,8 +95,8 @@ def _seed() -> None:
 
 def _exporter(size: int):
     """The violations register limited to the first `size` violations by id."""
+    from penalties.exports.registers import ViolationsRegister
     from penalties.models import Violation
-    from penalties.reports.registers import ViolationsRegister
 
     last = Violation.objects.order_by("id").values_list("id", flat=True)[size - 1]
 
@@ -125,7 +125,7 @@ def _child(kind: str, fmt: str, size: int, workdir: str) -> dict:
     django.setup()
     from django.db import connection
 
-    from penalties.reports.services import export_to_file  # imported before the baseline
+    from penalties.exports.services import export_to_file  # imported before the baseline
 
     exporter = _exporter(size)  # connects, and finds the id bound
     path = os.path.join(workdir, f"{kind}.{fmt}")

@@ -11,7 +11,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creditledger.settings")
 app = Celery("creditledger")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-app.autodiscover_tasks(["penalties.reports"])  # export jobs live in a sub-package
+app.autodiscover_tasks(["penalties.exports"])  # export jobs live in a sub-package
 
 # Task metrics and log context, beat's heartbeat, JSON logs for Celery's own handlers.
 from creditledger.ops import celery_hooks  # noqa: E402, F401

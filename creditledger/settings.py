@@ -384,12 +384,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 6 * 3600},
     },
     "exports-sweep": {
-        "task": "penalties.reports.tasks.exports_sweep",
+        "task": "penalties.exports.tasks.exports_sweep",
         "schedule": 60.0,
         "options": {"expires": 60},
     },
     "exports-expire": {
-        "task": "penalties.reports.tasks.exports_expire",
+        "task": "penalties.exports.tasks.exports_expire",
         "schedule": crontab(minute=5),
         "options": {"expires": 3600},
     },
@@ -399,9 +399,9 @@ CELERY_TASK_ROUTES = {
     "penalties.tasks.*": {"queue": "scoring"},
     "creditledger.ledger.tasks.*": {"queue": "scoring"},
     "creditledger.api.tasks.*": {"queue": "webhooks"},
-    "penalties.reports.tasks.*": {"queue": "exports"},
+    "penalties.exports.tasks.*": {"queue": "exports"},
     # Not behind the long jobs it watches: it must run when every exports worker is stuck.
-    "penalties.reports.tasks.exports_sweep": {"queue": "celery"},
+    "penalties.exports.tasks.exports_sweep": {"queue": "celery"},
 }
 
 # --- Cache ------------------------------------------------------------------------------

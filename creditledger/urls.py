@@ -19,7 +19,7 @@ urlpatterns = [
     path("ledger/", include("creditledger.ledger.urls")),
     path("penalties/", include("penalties.urls")),
     path("api/", include("creditledger.api.urls")),
-    path("audit/", include("penalties.reports.urls")),
+    path("audit/", include("penalties.exports.urls")),
     path("admin/", admin.site.urls),
     # The second sign-in step (outside the staff gate: the gate sends people here).
     path("account/", include("creditledger.accounts.urls")),

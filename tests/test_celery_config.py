@@ -31,7 +31,7 @@ def test_queues_routes_and_one_utc_beat_schedule_in_code():
     routes = app.conf.task_routes
     assert routes["penalties.tasks.*"] == {"queue": "scoring"}
     assert routes["creditledger.api.tasks.*"] == {"queue": "webhooks"}
-    assert routes["penalties.reports.tasks.*"] == {"queue": "exports"}
+    assert routes["penalties.exports.tasks.*"] == {"queue": "exports"}
     assert app.conf.timezone == "UTC" and app.conf.enable_utc
     schedule = app.conf.beat_schedule
     app.loader.import_default_modules()  # what a worker does at start: autodiscovery

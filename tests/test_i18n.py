@@ -20,9 +20,9 @@ from django.conf import settings
 from django.utils import timezone, translation
 
 from creditledger.ledger.actors import Actor
+from penalties.exports import services as export_services
+from penalties.exports import tasks as export_tasks
 from penalties.models import Export, Violation
-from penalties.reports import services as export_services
-from penalties.reports import tasks as export_tasks
 from tests import factories
 
 ROOT = Path(settings.BASE_DIR)

@@ -17,8 +17,8 @@ from creditledger.ledger.actors import Actor
 from creditledger.ledger.admin import KNOWN_ACTIONS
 from creditledger.ledger.models import LedgerEntry
 from creditledger.ledger.selectors import STATUS_ACTIONS, changes_after
-from penalties.reports import services as export_services
-from penalties.reports import tasks as export_tasks
+from penalties.exports import services as export_services
+from penalties.exports import tasks as export_tasks
 from tests import factories
 from traders.models import ApiKey, WebhookEndpoint
 from traders.services import apikey_issue, apikey_revoke

@@ -22,6 +22,9 @@ from creditledger.exceptions import ApplicationError, PermissionDenied
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.models import LedgerEntry
 from penalties import dashboard
+from penalties.exports import build, tasks
+from penalties.exports.base import FilterError
+from penalties.exports.services import export_request
 from penalties.models import (
     Appeal,
     Export,
@@ -31,9 +34,6 @@ from penalties.models import (
     Violation,
     ViolationType,
 )
-from penalties.reports import build, tasks
-from penalties.reports.base import FilterError
-from penalties.reports.services import export_request
 from penalties.services import (
     appeal_file,
     evidence_attach,

@@ -16,19 +16,19 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import translation
 
-from penalties import reports
-from penalties.reports import formats, manifest
-from penalties.reports.base import FilterError
-from penalties.reports.services import export_to_file
+from penalties import exports
+from penalties.exports import formats, manifest
+from penalties.exports.base import FilterError
+from penalties.exports.services import export_to_file
 
 
 class Command(BaseCommand):
     help = "Export a report to FILE and write FILE.manifest.json beside it. Reports: " + ", ".join(
-        f"{name} ({'/'.join(cls.formats)})" for name, cls in reports.REPORTS.items()
+        f"{name} ({'/'.join(cls.formats)})" for name, cls in exports.REPORTS.items()
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("report", metavar="NAME", choices=sorted(reports.REPORTS))
+        parser.add_argument("report", metavar="NAME", choices=sorted(exports.REPORTS))
         parser.add_argument("--format", dest="file_format", choices=formats.FORMATS, default="csv")
         parser.add_argument(
             "--filter",
@@ -52,7 +52,7 @@ class Command(BaseCommand):
         self, *args, report, file_format, filters, output, list_filters, no_progress, language, **options
     ):
         translation.activate(language)
-        cls = reports.get_report(report)
+        cls = exports.get_report(report)
         if list_filters:
             for spec in cls.filters:
                 required = " (required)" if spec.required else ""
@@ -61,7 +61,7 @@ class Command(BaseCommand):
         if not output:
             raise CommandError("-o FILE is required", returncode=2)
         try:
-            exporter = reports.build(report, file_format, self._parse(filters))
+            exporter = exports.build(report, file_format, self._parse(filters))
         except FilterError as exc:
             raise CommandError(str(exc), returncode=2) from exc
         target = Path(output)

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from creditledger.ledger import signing, witnesses
-from penalties.reports import manifest as export_manifest
+from penalties.exports import manifest as export_manifest
 
 
 class Command(BaseCommand):

@@ -9,6 +9,18 @@ from collections.abc import Iterator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from penalties.exports.base import (
+    DATE,
+    DATETIME,
+    DECIMAL,
+    INT,
+    Column,
+    Exporter,
+    Filter,
+    FilterError,
+    Section,
+)
+from penalties.exports.registers import labels
 from penalties.models import (
     Appeal,
     AppealStatus,
@@ -29,18 +41,6 @@ from penalties.models import (
     ViolationSource,
     ViolationStatus,
 )
-from penalties.reports.base import (
-    DATE,
-    DATETIME,
-    DECIMAL,
-    INT,
-    Column,
-    Exporter,
-    Filter,
-    FilterError,
-    Section,
-)
-from penalties.reports.registers import labels
 from penalties.selectors import trader_breakdown
 from traders.models import Shop, Trader, TraderStatus
 

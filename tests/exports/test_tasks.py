@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from creditledger.exceptions import PermissionDenied
 from creditledger.ledger.actors import Actor
+from penalties.exports import manifest, services, tasks
 from penalties.models import Export
-from penalties.reports import manifest, services, tasks
 
 pytestmark = pytest.mark.django_db
 

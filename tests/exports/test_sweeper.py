@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.models import LedgerEntry
+from penalties.exports import manifest, services, tasks
 from penalties.models import Export
-from penalties.reports import manifest, services, tasks
 from tests.worker import wait_for
 
 State = Export.State

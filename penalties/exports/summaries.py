@@ -13,9 +13,9 @@ from django.db.models import Avg, Count, Q
 from django.db.models.functions import Substr
 from django.utils.translation import gettext_lazy as _
 
+from penalties.exports.base import DECIMAL, INT, Column, Exporter, Filter, period_filters, region_filter
+from penalties.exports.registers import hours_between
 from penalties.models import Restriction, RestrictionAck, RestrictionState
-from penalties.reports.base import DECIMAL, INT, Column, Exporter, Filter, period_filters, region_filter
-from penalties.reports.registers import hours_between
 from traders.models import Platform, Trader
 from traders.regions import PROVINCES, region_name
 

@@ -8,7 +8,7 @@ from typing import ClassVar
 from django.utils.translation import gettext_lazy as _
 
 from creditledger.ledger.models import LedgerEntry
-from penalties.reports.base import DATETIME, INT, Column, Exporter, Filter, FilterError
+from penalties.exports.base import DATETIME, INT, Column, Exporter, Filter, FilterError
 
 
 class LedgerExtract(Exporter):

@@ -14,7 +14,7 @@ from creditledger.ledger.actors import Actor
 from creditledger.ledger.models import Checkpoint
 from creditledger.ledger.services import checkpoint_create
 from creditledger.ledger.witness_services import cosignature_record, witness_register
-from tests.reports.test_export_entries import downloaded, violations  # noqa: F401 (fixtures)
+from tests.exports.test_export_entries import downloaded, violations  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 

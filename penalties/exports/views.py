@@ -20,11 +20,11 @@ from creditledger.exceptions import ApplicationError
 from creditledger.ledger import selectors as ledger_selectors
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.witnesses import checkpoint_witnesses
+from penalties.exports import REPORTS, formats, get_report, manifest
+from penalties.exports.base import FilterError
+from penalties.exports.forms import FORMAT_LABELS, ExportRequestForm
+from penalties.exports.services import export_request
 from penalties.models import Export
-from penalties.reports import REPORTS, formats, get_report, manifest
-from penalties.reports.base import FilterError
-from penalties.reports.forms import FORMAT_LABELS, ExportRequestForm
-from penalties.reports.services import export_request
 from traders.jurisdiction import scope_of
 
 PERMISSION = "penalties.export_report"

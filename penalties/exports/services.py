@@ -39,10 +39,10 @@ from creditledger.exceptions import ApplicationError, require_perm
 from creditledger.ledger.actors import Actor
 from creditledger.ledger.services import ledger_append
 from creditledger.tasks import TRANSIENT_ERRORS
-from penalties import reports
+from penalties import exports
+from penalties.exports import formats, manifest
+from penalties.exports.base import Exporter
 from penalties.models import Export
-from penalties.reports import formats, manifest
-from penalties.reports.base import Exporter
 from traders.jurisdiction import Scope, actor_scope
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def export_request(
     has Chinese headers and labels; codes, USCCs and ISO dates are the same in every language."""
     require_perm(actor, "penalties.export_report", _("You may not export reports."))
     scope = actor_scope(actor)
-    exporter = reports.build(report, file_format, dict(filters), scope=scope)
+    exporter = exports.build(report, file_format, dict(filters), scope=scope)
     with transaction.atomic():
         export = Export.objects.create(
             requested_by=actor.user,
@@ -163,7 +163,7 @@ def enqueue_export(export_id: int, *, fail_if_unavailable: bool = True) -> bool:
     """Publish the job. If the broker cannot take a new request's job, say so on the export
     at once: the auditor sees a failed export and asks again, instead of waiting on a lost
     message. The sweeper's re-publication leaves the export requested: it tries again."""
-    from penalties.reports.tasks import export_run  # tasks import services: import late
+    from penalties.exports.tasks import export_run  # tasks import services: import late
 
     try:
         export_run.apply_async(args=[export_id], retry_policy=PUBLISH_RETRY)
@@ -237,7 +237,7 @@ def _run(export: Export, attempt: int) -> None:
     # Every write is of this attempt: once the sweeper has given the job to another, a
     # run it thought dead changes nothing.
     ours = Export.objects.filter(pk=export.pk, state=State.RUNNING, attempts=attempt)
-    exporter = reports.build(
+    exporter = exports.build(
         export.report, export.format, export.filters, scope=Scope.from_json(export.scope)
     )
     total = exporter.count()

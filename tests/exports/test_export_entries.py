@@ -21,8 +21,8 @@ from creditledger.ledger.actors import Actor
 from creditledger.ledger.models import LedgerEntry
 from creditledger.ledger.selectors import STATUS_ACTIONS, changes_after
 from creditledger.ledger.services import checkpoint_create
+from penalties.exports import manifest, services, tasks
 from penalties.models import Export
-from penalties.reports import manifest, services, tasks
 from tests import factories
 from tests.ledger.helpers import tamper
 from tests.worker import ROOT

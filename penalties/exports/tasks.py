@@ -1,5 +1,5 @@
 """Export jobs. Thin: an id in, the service does the work. Routed to the `exports` queue
-(CELERY_TASK_ROUTES: penalties.reports.tasks.*)."""
+(CELERY_TASK_ROUTES: penalties.exports.tasks.*)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from creditledger.tasks import ReliableTask
-from penalties.reports import services
+from penalties.exports import services
 
 TIME_LIMIT = services.job_time_limit()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from penalties.reports.base import Exporter, Filter
+from penalties.exports.base import Exporter, Filter
 
 FORMAT_LABELS = {"csv": "CSV (UTF-8)", "xlsx": "Excel (XLSX)", "pdf": "PDF"}
 

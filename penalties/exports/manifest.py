@@ -36,7 +36,7 @@ from creditledger.ledger import canonical, merkle, sealer, signing
 from creditledger.ledger.models import Checkpoint, LedgerEntry
 from creditledger.ledger.selectors import latest_checkpoint
 from creditledger.ledger.services import checkpoint_create
-from penalties.reports.formats import ROWS_KEYWORD
+from penalties.exports.formats import ROWS_KEYWORD
 
 VERSION = "creditledger-export/1"
 READ_CHUNK = 1024 * 1024

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from penalties.reports import views
+from penalties.exports import views
 
 app_name = "audit"
 urlpatterns = [

@@ -13,6 +13,17 @@ from typing import ClassVar
 from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
+from penalties.exports.base import (
+    DATE,
+    DATETIME,
+    DECIMAL,
+    INT,
+    Column,
+    Exporter,
+    Filter,
+    period_filters,
+    region_filter,
+)
 from penalties.models import (
     Category,
     LiftedReason,
@@ -25,17 +36,6 @@ from penalties.models import (
     Violation,
     ViolationSource,
     ViolationStatus,
-)
-from penalties.reports.base import (
-    DATE,
-    DATETIME,
-    DECIMAL,
-    INT,
-    Column,
-    Exporter,
-    Filter,
-    period_filters,
-    region_filter,
 )
 from traders.models import Platform, Shop
 from traders.regions import region_name

@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from creditledger.ledger import canonical
 from creditledger.ledger.models import LedgerEntry
-from penalties import reports
+from penalties import exports
+from penalties.exports.base import FilterError
+from penalties.exports.registers import MeasuresRegister, ViolationsRegister
 from penalties.models import Restriction, RestrictionAck, Violation
-from penalties.reports.base import FilterError
-from penalties.reports.registers import MeasuresRegister, ViolationsRegister
 from traders.models import Platform, Shop, Trader
 from traders.regions import PROVINCES, region_name
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _rows(name: str, **filters) -> list[tuple]:
-    exporter = reports.build(name, reports.REPORTS[name].formats[0], filters)
+    exporter = exports.build(name, exports.REPORTS[name].formats[0], filters)
     return [row for section in exporter.sections() for row in section.rows]
 
 
@@ -142,7 +142,7 @@ def test_a_bad_filter_is_refused_and_named(db, filters, field, code):
 
 def test_a_report_refuses_a_format_it_does_not_offer(db):
     with pytest.raises(FilterError) as caught:
-        reports.build("violations", "pdf", {})
+        exports.build("violations", "pdf", {})
     assert caught.value.field == "format"
 
 
@@ -285,7 +285,7 @@ def _compliance(now, overdue_days=3) -> list[tuple]:
 
 
 def test_the_compliance_summary_agrees_with_a_count_by_hand(seeded):
-    exporter = reports.build("platform_compliance", "csv", {})
+    exporter = exports.build("platform_compliance", "csv", {})
     exporter.now = seeded["now"]
     rows = list(exporter.rows())
     assert rows == _compliance(seeded["now"])
@@ -295,7 +295,7 @@ def test_the_compliance_summary_agrees_with_a_count_by_hand(seeded):
 
 
 def test_the_compliance_overdue_days_filter_moves_the_overdue_count(seeded):
-    exporter = reports.build("platform_compliance", "csv", {"overdue_days": "30"})
+    exporter = exports.build("platform_compliance", "csv", {"overdue_days": "30"})
     exporter.now = seeded["now"]
     rows = list(exporter.rows())
     assert rows == _compliance(seeded["now"], overdue_days=30)
@@ -303,14 +303,14 @@ def test_the_compliance_overdue_days_filter_moves_the_overdue_count(seeded):
 
 
 def test_the_compliance_period_filter_counts_measures_started_in_it(seeded):
-    exporter = reports.build(
+    exporter = exports.build(
         "platform_compliance", "csv", {"started_from": "2000-01-01", "started_to": "2000-12-31"}
     )
     assert [row[2] for row in exporter.rows()] == [0] * Platform.objects.count()
 
 
 def test_nearest_rank_percentiles():
-    from penalties.reports.summaries import nearest_rank
+    from penalties.exports.summaries import nearest_rank
 
     values = [Decimal(n) for n in range(1, 21)]  # 1..20
     assert nearest_rank(values, 95) == 19
@@ -350,7 +350,7 @@ def test_the_grade_distribution_region_filter(seeded):
 
 def test_the_credit_file_holds_the_traders_record(seeded):
     trader = Restriction.objects.filter(acks__isnull=False).first().trader
-    exporter = reports.build("credit_file", "pdf", {"uscc": trader.uscc.lower()})
+    exporter = exports.build("credit_file", "pdf", {"uscc": trader.uscc.lower()})
     sections = {s.key: list(s.rows) for s in exporter.sections()}
     assert (trader.name, trader.uscc) == tuple(value for _label, value in sections["trader"][:2])
     assert [r[0] for r in sections["violations"]] == list(
@@ -413,7 +413,7 @@ def test_the_credit_file_lists_objections_appeals_and_repairs(officer, superviso
     )
     appeal = appeal_file(actor=entry, violation=counterfeit, grounds="事实有误")
 
-    exporter = reports.build("credit_file", "csv", {"uscc": trader.uscc})
+    exporter = exports.build("credit_file", "csv", {"uscc": trader.uscc})
     rows = {s.key: list(s.rows) for s in exporter.sections()}["remedies"]
     assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
         ("objection", objection.pk, f"measure no. {proposed.pk}", str(objection.get_status_display())),
@@ -427,10 +427,10 @@ def test_the_credit_file_lists_objections_appeals_and_repairs(officer, superviso
 
 def test_the_credit_file_needs_a_known_trader(db):
     with pytest.raises(FilterError) as caught:
-        reports.build("credit_file", "pdf", {"uscc": "91330106000000017X"})
+        exports.build("credit_file", "pdf", {"uscc": "91330106000000017X"})
     assert caught.value.field == "uscc"
     with pytest.raises(FilterError) as caught:
-        reports.build("credit_file", "pdf", {})
+        exports.build("credit_file", "pdf", {})
     assert caught.value.code == "required"
 
 

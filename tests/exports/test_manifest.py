@@ -9,9 +9,9 @@ from django.core.management import CommandError, call_command
 
 from creditledger.ledger import signing
 from creditledger.ledger.models import Checkpoint
-from penalties import reports
-from penalties.reports import manifest
-from penalties.reports.services import export_to_file
+from penalties import exports
+from penalties.exports import manifest
+from penalties.exports.services import export_to_file
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 def exported(seeded, tmp_path):
     def make(name="violations", fmt="csv", **filters):
         path = tmp_path / f"{name}.{fmt}"
-        data = export_to_file(reports.build(name, fmt, filters), fmt, str(path), generated_by="test")
+        data = export_to_file(exports.build(name, fmt, filters), fmt, str(path), generated_by="test")
         manifest_path = tmp_path / f"{name}.{fmt}.manifest.json"
         manifest_path.write_bytes(manifest.dumps(data))
         return path, manifest_path, data

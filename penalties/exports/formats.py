@@ -30,7 +30,7 @@ from xml.sax.saxutils import escape
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from penalties.reports.base import DATE, DATETIME, DECIMAL, INT, TEXT, Column, Exporter, Section
+from penalties.exports.base import DATE, DATETIME, DECIMAL, INT, TEXT, Column, Exporter, Section
 
 FORMATS = ("csv", "xlsx", "pdf")
 CONTENT_TYPES = {

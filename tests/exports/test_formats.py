@@ -12,9 +12,9 @@ import pypdf
 import pytest
 from django.utils import timezone, translation
 
-from penalties import reports
-from penalties.reports import formats
-from penalties.reports.services import export_to_file
+from penalties import exports
+from penalties.exports import formats
+from penalties.exports.services import export_to_file
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -29,10 +29,10 @@ def _english():
 
 
 def _export(tmp_path, name, fmt, **filters):
-    exporter = reports.build(name, fmt, filters)
+    exporter = exports.build(name, fmt, filters)
     path = tmp_path / f"{name}.{fmt}"
     data = export_to_file(exporter, fmt, str(path), generated_by="test")
-    return path, data, reports.build(name, fmt, filters)
+    return path, data, exports.build(name, fmt, filters)
 
 
 def _as_csv(value) -> str:

@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from penalties.exports import tasks
 from penalties.models import Export
-from penalties.reports import tasks
 
 pytestmark = pytest.mark.django_db
 

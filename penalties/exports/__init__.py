@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-from penalties.reports.base import Exporter, FilterError
-from penalties.reports.creditfile import CreditFile
-from penalties.reports.ledger import LedgerExtract
-from penalties.reports.registers import MeasuresRegister, ViolationsRegister
-from penalties.reports.summaries import GradeDistribution, PlatformCompliance
+from penalties.exports.base import Exporter, FilterError
+from penalties.exports.creditfile import CreditFile
+from penalties.exports.ledger import LedgerExtract
+from penalties.exports.registers import MeasuresRegister, ViolationsRegister
+from penalties.exports.summaries import GradeDistribution, PlatformCompliance
 from traders.jurisdiction import NATIONAL, Scope
 
 REPORTS: dict[str, type[Exporter]] = {
