@@ -31,6 +31,7 @@ from creditledger.api.serializers_read import (
 from creditledger.api.serializers_write import CosignatureInputSerializer, CosignatureRecordedSerializer
 from creditledger.exceptions import Conflict
 from creditledger.ledger import selectors, witness_services
+from creditledger.ledger.merkle import MerkleError
 
 MAX_COSIGNATURE_BODY = 2048  # bytes: a size and one signature line
 
@@ -42,7 +43,7 @@ def _b64(hashes) -> list[str]:
 
 
 def _within_tree(field: str, value: int) -> None:
-    size = selectors.tree_size()
+    size = selectors.tree_size_reaching(value)
     if value > size:
         # A size this ledger has not reached (yet): 409, naming the size it has.
         raise Conflict(
@@ -52,6 +53,14 @@ def _within_tree(field: str, value: int) -> None:
             value=value,
             extra={"tree_size": size},
         )
+
+
+def _tree_shrank(field: str, value: int) -> None:
+    """The tiles did not reach a size this process had seen: the tree is smaller than it
+    remembered (restored from a backup). Ask the database again: 409 if `value` is past it
+    now; otherwise the caller re-raises, as the tiles are wrong."""
+    selectors.forget_tree_size()
+    _within_tree(field, value)
 
 
 class CheckpointListView(PublicRead, APIView):  # anyone may check the ledger
@@ -96,8 +105,11 @@ class InclusionProofView(PublicRead, APIView):  # anyone may check the ledger
         query.is_valid(raise_exception=True)
         seq, size = query.validated_data["seq"], query.validated_data["size"]
         _within_tree("size", size)
-        leaf = selectors.leaf_hash(seq)
-        proof = selectors.inclusion_proof(seq=seq, size=size)
+        try:
+            leaf, proof = selectors.inclusion(seq=seq, size=size)
+        except MerkleError:
+            _tree_shrank("size", size)
+            raise
         response = Response(
             {
                 "seq": seq,
@@ -126,9 +138,12 @@ class ConsistencyProofView(PublicRead, APIView):  # anyone may check the ledger
         query.is_valid(raise_exception=True)
         old, new = query.validated_data["old"], query.validated_data["new"]
         _within_tree("new", new)
-        response = Response(
-            {"old": old, "new": new, "proof": _b64(selectors.consistency_proof(old=old, new=new))}
-        )
+        try:
+            proof = selectors.consistency_proof(old=old, new=new)
+        except MerkleError:
+            _tree_shrank("new", new)
+            raise
+        response = Response({"old": old, "new": new, "proof": _b64(proof)})
         response["Cache-Control"] = "public, max-age=86400, immutable"
         return response
 

@@ -12,12 +12,15 @@ __all__ = [
     "changes_after",
     "checkpoints_after",
     "consistency_proof",
+    "forget_tree_size",
+    "inclusion",
     "inclusion_proof",
     "latest_checkpoint",
     "leaf_hash",
     "recent_checkpoints",
     "trader_trail",
     "tree_size",
+    "tree_size_reaching",
 ]
 
 
@@ -65,6 +68,28 @@ def tree_size() -> int:
     return sealer.tree_size()
 
 
+_seen_size = 0  # the largest tree this process has read: the tree only grows
+
+
+def tree_size_reaching(size: int) -> int:
+    """A tree size of at least `size` when the tree has reached it, else the tree's size now.
+
+    Read from the database only when `size` is past the largest tree this process has seen:
+    a proof request for a size already reached (nearly all of them) makes no query for it.
+    A tree that shrank under a running process (a restore from backup) shows up as tiles
+    shorter than a proof needs: call forget_tree_size() and ask again.
+    """
+    global _seen_size
+    if size > _seen_size:
+        _seen_size = sealer.tree_size()
+    return _seen_size
+
+
+def forget_tree_size() -> None:
+    global _seen_size
+    _seen_size = 0
+
+
 def leaf_hash(seq: int) -> bytes | None:
     """The tree's leaf for entry `seq` (SHA-256(0x00 ‖ body)), None when there is none."""
     body = LedgerEntry.objects.filter(seq=seq).values_list("body", flat=True).first()
@@ -74,6 +99,28 @@ def leaf_hash(seq: int) -> bytes | None:
 def inclusion_proof(*, seq: int, size: int) -> list[bytes]:
     """The audit path of entry `seq` (leaf seq - 1) in the tree of the first `size` entries."""
     return merkle.inclusion_proof(index=seq - 1, size=size, read_tiles=sealer.read_tiles)
+
+
+def inclusion(*, seq: int, size: int) -> tuple[bytes, list[bytes]]:
+    """The leaf hash of entry `seq` and its audit path in the tree of `size`, in one query.
+
+    The leaf comes from the level-0 tile that holds it, read with the proof's own tiles (the
+    tree is built from those hashes, so the two always agree). MerkleError when the stored
+    tiles do not reach `size`.
+    """
+    index = seq - 1
+    leaf_tile = merkle.Tile(level=0, index=index // merkle.TILE_WIDTH, width=index % merkle.TILE_WIDTH + 1)
+    leaf: list[bytes] = []
+
+    def read_with_leaf(tiles):
+        found = sealer.read_tiles([*tiles, leaf_tile])
+        leaf.append(leaf_tile.hashes_of(bytes(found[-1]))[-merkle.HASH_SIZE :])
+        return found[:-1]
+
+    proof = merkle.inclusion_proof(index=index, size=size, read_tiles=read_with_leaf)
+    if not leaf:  # a tree of one leaf: its proof needs no tile
+        read_with_leaf([])
+    return leaf[0], proof
 
 
 def consistency_proof(*, old: int, new: int) -> list[bytes]:

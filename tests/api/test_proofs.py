@@ -107,3 +107,38 @@ def test_a_consistency_query_outside_the_tree_is_refused(api):
     assert api.get("/api/v1/ledger/proofs/consistency?old=3&new=2").status_code == 400
     assert api.get("/api/v1/ledger/proofs/consistency?old=1&new=4").status_code == 409
     assert api.get("/api/v1/ledger/proofs/consistency?old=3&new=3").json()["proof"] == []
+
+
+def test_proofs_across_tiles_take_one_query_once_the_size_was_seen(api, django_assert_num_queries):
+    """The leaf hash comes out of the proof's own tile read, and a size this process has seen
+    needs no tree-size query: a proof is one SELECT of tiles (the key is cached)."""
+    append(600)  # three level-0 tiles and a level-1 tile
+    checkpoint_create()
+    size, root = _signed_root(api, api.get("/api/v1/ledger/checkpoints/latest").json()["note"])
+    api.get(f"/api/v1/ledger/proofs/inclusion?seq=1&size={size}")  # the size is now seen
+    for seq in (1, 256, 257, 513, 600):
+        entry = LedgerEntry.objects.get(seq=seq)
+        with django_assert_num_queries(1):
+            body = api.get(f"/api/v1/ledger/proofs/inclusion?seq={seq}&size={size}").json()
+        leaf = base64.b64decode(body["leaf_hash"])
+        assert leaf == hashlib.sha256(b"\x00" + bytes(entry.body)).digest()
+        assert rfc_verify_inclusion(seq - 1, size, leaf, _b64(body["proof"]), root)
+
+
+def test_a_tree_smaller_than_the_process_remembers_answers_409_not_500(api):
+    """A ledger restored from a backup is smaller than the tree a running process saw: the
+    short tiles send it back to the database, and a size past the tree is the usual 409."""
+    from creditledger.ledger import selectors
+
+    append(5)
+    selectors.tree_size_reaching(5)
+    selectors._seen_size = 10_000  # what this process saw before the restore
+    for url, field in (
+        ("/api/v1/ledger/proofs/inclusion?seq=2&size=700", "size"),
+        ("/api/v1/ledger/proofs/consistency?old=2&new=700", "new"),
+    ):
+        response = api.get(url)
+        assert response.status_code == 409, response.content
+        assert response.json()["tree_size"] == 5 and field in response.json()["fields"]
+        selectors._seen_size = 10_000
+    assert api.get("/api/v1/ledger/proofs/inclusion?seq=2&size=5").status_code == 200

@@ -12,6 +12,7 @@ node pairs per tile it touches, whatever the size of the tree.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -191,6 +192,17 @@ def _node_hash(node: Node, tiles: dict[tuple[int, int], bytes]) -> bytes:
     hashes = data[first * HASH_SIZE : (first + count) * HASH_SIZE]
     if len(hashes) != count * HASH_SIZE:
         raise MerkleError(f"tile {level}/{index} is missing hashes for subtree {node}")
+    return _subtree_root(hashes) if count >= _MEMO_FROM else perfect_root(hashes)
+
+
+_MEMO_FROM = 8  # below this a root costs less than looking it up
+
+
+@functools.lru_cache(maxsize=2048)  # keys of at most 128 hashes (4 kB): 8 MB at worst
+def _subtree_root(hashes: bytes) -> bytes:
+    """perfect_root, remembered by its hashes: the upper tiles' subtrees are in nearly every
+    proof of one tree (hashing them was a fifth of a proof request). Keyed by the bytes, not
+    by the place, so a tree that changed under the process can never be answered stale."""
     return perfect_root(hashes)
 
 
