@@ -302,7 +302,7 @@ def _proof_round(client, size: int, rng: random.Random) -> dict[str, float]:
     return {
         "inclusion api": _p99_ms(inclusion_api, seqs),
         "consistency api": _p99_ms(consistency_api, olds),
-        "inclusion selector": _p99_ms(lambda s: selectors.inclusion_proof(seq=s, size=size), seqs),
+        "inclusion selector": _p99_ms(lambda s: selectors.inclusion(seq=s, size=size), seqs),
         "consistency selector": _p99_ms(lambda o: selectors.consistency_proof(old=o, new=size), olds),
         "select": _p99_ms(select, seqs),
     }

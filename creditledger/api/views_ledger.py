@@ -55,12 +55,18 @@ def _within_tree(field: str, value: int) -> None:
         )
 
 
-def _tree_shrank(field: str, value: int) -> None:
-    """The tiles did not reach a size this process had seen: the tree is smaller than it
-    remembered (restored from a backup). Ask the database again: 409 if `value` is past it
-    now; otherwise the caller re-raises, as the tiles are wrong."""
-    selectors.forget_tree_size()
+def _proved(field: str, value: int, prove):
+    """prove(), for a tree of `value` entries (named by query field `field`): 409 when the
+    tree has not reached it. Tiles shorter than the proof needs mean the tree is smaller than
+    this process remembered (restored from a backup): ask the database again, 409 if `value`
+    is past it now, else the tiles are wrong and the error stands."""
     _within_tree(field, value)
+    try:
+        return prove()
+    except MerkleError:
+        selectors.forget_tree_size()
+        _within_tree(field, value)
+        raise
 
 
 class CheckpointListView(PublicRead, APIView):  # anyone may check the ledger
@@ -104,12 +110,7 @@ class InclusionProofView(PublicRead, APIView):  # anyone may check the ledger
         query = InclusionQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         seq, size = query.validated_data["seq"], query.validated_data["size"]
-        _within_tree("size", size)
-        try:
-            leaf, proof = selectors.inclusion(seq=seq, size=size)
-        except MerkleError:
-            _tree_shrank("size", size)
-            raise
+        leaf, proof = _proved("size", size, lambda: selectors.inclusion(seq=seq, size=size))
         response = Response(
             {
                 "seq": seq,
@@ -137,12 +138,7 @@ class ConsistencyProofView(PublicRead, APIView):  # anyone may check the ledger
         query = ConsistencyQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         old, new = query.validated_data["old"], query.validated_data["new"]
-        _within_tree("new", new)
-        try:
-            proof = selectors.consistency_proof(old=old, new=new)
-        except MerkleError:
-            _tree_shrank("new", new)
-            raise
+        proof = _proved("new", new, lambda: selectors.consistency_proof(old=old, new=new))
         response = Response({"old": old, "new": new, "proof": _b64(proof)})
         response["Cache-Control"] = "public, max-age=86400, immutable"
         return response

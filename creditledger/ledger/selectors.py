@@ -14,9 +14,7 @@ __all__ = [
     "consistency_proof",
     "forget_tree_size",
     "inclusion",
-    "inclusion_proof",
     "latest_checkpoint",
-    "leaf_hash",
     "recent_checkpoints",
     "trader_trail",
     "tree_size",
@@ -88,17 +86,6 @@ def tree_size_reaching(size: int) -> int:
 def forget_tree_size() -> None:
     global _seen_size
     _seen_size = 0
-
-
-def leaf_hash(seq: int) -> bytes | None:
-    """The tree's leaf for entry `seq` (SHA-256(0x00 ‖ body)), None when there is none."""
-    body = LedgerEntry.objects.filter(seq=seq).values_list("body", flat=True).first()
-    return None if body is None else merkle.leaf_hash(bytes(body))
-
-
-def inclusion_proof(*, seq: int, size: int) -> list[bytes]:
-    """The audit path of entry `seq` (leaf seq - 1) in the tree of the first `size` entries."""
-    return merkle.inclusion_proof(index=seq - 1, size=size, read_tiles=sealer.read_tiles)
 
 
 def inclusion(*, seq: int, size: int) -> tuple[bytes, list[bytes]]:
